@@ -1,0 +1,193 @@
+//! The matched route, as the router hands it to handlers and inner layers.
+//!
+//! The state is built inline for each request rather than taken from a pool:
+//! the static part (pattern, name, parameter names, metadata) is shared behind
+//! one `Arc`, and the parameter values live in a single string buffer with
+//! their end offsets kept inline for up to eight parameters (more spill to the
+//! heap; there is no cap). A request with parameters therefore costs one
+//! allocation for its values and none for the rest, which is cheaper than a
+//! synchronised pool.
+
+use std::sync::Arc;
+
+use http::Extensions;
+use smallvec::SmallVec;
+
+/// What the router knows about a route before any request arrives.
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    pattern: Box<str>,
+    name: Option<Box<str>>,
+    param_names: Box<[Box<str>]>,
+    metadata: Extensions,
+}
+
+impl RouteInfo {
+    /// Describes a route: its pattern in canonical form, optional name, and the
+    /// names of its parameters in declaration order.
+    pub fn new(
+        pattern: impl Into<Box<str>>,
+        name: Option<Box<str>>,
+        param_names: impl IntoIterator<Item = impl Into<Box<str>>>,
+        metadata: Extensions,
+    ) -> Self {
+        Self {
+            pattern: pattern.into(),
+            name,
+            param_names: param_names.into_iter().map(Into::into).collect(),
+            metadata,
+        }
+    }
+
+    /// The registered pattern, group prefix included (e.g. `/api/users/:id`).
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The route name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The parameter names in declaration order.
+    pub fn param_names(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.param_names.iter().map(|n| &**n)
+    }
+
+    /// Typed metadata attached to the route at registration (a timeout, an auth
+    /// scope...), readable by any layer from the request.
+    pub fn metadata<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.metadata.get::<T>()
+    }
+
+    /// All metadata.
+    pub fn metadata_map(&self) -> &Extensions {
+        &self.metadata
+    }
+}
+
+/// The matched route and its decoded parameter values.
+///
+/// ```
+/// use std::sync::Arc;
+/// use plumego_core::context::{RouteInfo, RouteState};
+///
+/// let info = Arc::new(RouteInfo::new("/users/:id", None, ["id"], Default::default()));
+/// let mut state = RouteState::new(info);
+/// state.push_param("42");
+/// assert_eq!(state.param("id"), Some("42"));
+/// assert_eq!(state.pattern(), "/users/:id");
+/// ```
+#[derive(Debug, Clone)]
+pub struct RouteState {
+    route: Arc<RouteInfo>,
+    values: String,
+    ends: SmallVec<[u32; 8]>,
+}
+
+impl RouteState {
+    /// A state for this route with no parameter values yet.
+    pub fn new(route: Arc<RouteInfo>) -> Self {
+        Self {
+            route,
+            values: String::new(),
+            ends: SmallVec::new(),
+        }
+    }
+
+    /// Reserves room for `bytes` of parameter values.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.values.reserve(bytes);
+    }
+
+    /// Appends the next parameter value (in declaration order).
+    pub fn push_param(&mut self, value: &str) {
+        self.values.push_str(value);
+        self.ends.push(u32::try_from(self.values.len()).unwrap_or(u32::MAX));
+    }
+
+    /// Appends the next parameter value from its pieces (used while decoding).
+    pub fn push_param_pieces<'a>(&mut self, pieces: impl IntoIterator<Item = &'a str>) {
+        for piece in pieces {
+            self.values.push_str(piece);
+        }
+        self.ends.push(u32::try_from(self.values.len()).unwrap_or(u32::MAX));
+    }
+
+    /// The route.
+    pub fn route(&self) -> &Arc<RouteInfo> {
+        &self.route
+    }
+
+    /// The matched pattern.
+    pub fn pattern(&self) -> &str {
+        self.route.pattern()
+    }
+
+    /// The route name.
+    pub fn name(&self) -> Option<&str> {
+        self.route.name()
+    }
+
+    /// The value of the parameter `name`, percent-decoded.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        let index = self.route.param_names.iter().position(|n| &**n == name)?;
+        self.value_at(index)
+    }
+
+    fn value_at(&self, index: usize) -> Option<&str> {
+        let end = *self.ends.get(index)? as usize;
+        let start = match index {
+            0 => 0,
+            i => *self.ends.get(i - 1)? as usize,
+        };
+        self.values.get(start..end)
+    }
+
+    /// `(name, value)` pairs in declaration order.
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.route
+            .param_names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((&**n, self.value_at(i)?)))
+    }
+
+    /// Typed route metadata (see [`RouteInfo::metadata`]).
+    pub fn metadata<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.route.metadata()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_params_are_all_kept() {
+        let names: Vec<String> = (0..12).map(|i| format!("p{i}")).collect();
+        let info = Arc::new(RouteInfo::new("/x", None, names.clone(), Extensions::new()));
+        let mut state = RouteState::new(info);
+        for i in 0..12 {
+            state.push_param(&format!("v{i}"));
+        }
+        let got: Vec<_> = state.params().collect();
+        assert_eq!(got.len(), 12);
+        assert_eq!(got[11], ("p11", "v11"));
+        assert_eq!(state.param("p0"), Some("v0"));
+        assert_eq!(state.param("nope"), None);
+    }
+
+    #[test]
+    fn metadata_is_typed() {
+        #[derive(Clone, PartialEq, Debug)]
+        struct Scope(&'static str);
+        let mut meta = Extensions::new();
+        meta.insert(Scope("items:write"));
+        let info = Arc::new(RouteInfo::new("/", Some("root".into()), Vec::<String>::new(), meta));
+        let state = RouteState::new(info);
+        assert_eq!(state.metadata::<Scope>(), Some(&Scope("items:write")));
+        assert_eq!(state.metadata::<u8>(), None);
+        assert_eq!(state.name(), Some("root"));
+    }
+}
