@@ -2,7 +2,22 @@
 //!
 //! This facade re-exports the stable crates so a service needs one dependency:
 //! [`core`] (body, responses, error envelope, request context, server, health,
-//! logging), [`router`] and [`layers`].
+//! logging), [`router`] and [`layers`], and holds [`App`], which ties routes,
+//! global layers and the server together.
+//!
+//! A hello world:
+//!
+//! ```no_run
+//! use plumego::{App, AppConfig, handler_fn};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut app = App::new(AppConfig::default());
+//!     app.get("/", handler_fn(|_req: plumego::Request| async { "hello" }))?;
+//!     app.run().await?; // 0.0.0.0:8080, graceful shutdown on SIGINT/SIGTERM
+//!     Ok(())
+//! }
+//! ```
 //!
 //! ```
 //! use plumego::core::{handler_fn, IntoResponse};
@@ -17,6 +32,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+mod app;
+
+pub use app::{App, AppConfig, AppError, AppService};
 pub use plumego_core as core;
 pub use plumego_layers as layers;
 pub use plumego_router as router;

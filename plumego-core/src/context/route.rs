@@ -2,11 +2,12 @@
 //!
 //! The state is built inline for each request rather than taken from a pool:
 //! the static part (pattern, name, parameter names, metadata) is shared behind
-//! one `Arc`, and the parameter values live in a single string buffer with
-//! their end offsets kept inline for up to eight parameters (more spill to the
-//! heap; there is no cap). A request with parameters therefore costs one
-//! allocation for its values and none for the rest, which is cheaper than a
-//! synchronised pool.
+//! one `Arc`, and the decoded parameter values live in one byte buffer stored
+//! inline (up to [`INLINE_PARAM_BYTES`] bytes, with the end offsets of up to
+//! eight parameters), so a typical match allocates nothing beyond the one box
+//! `http::Extensions` makes for any value. Longer values or more parameters
+//! spill to the heap; there is no cap and nothing is truncated. A pool would
+//! need synchronisation on every request and could not beat zero allocations.
 
 use std::sync::Arc;
 
@@ -81,16 +82,20 @@ impl RouteInfo {
 #[derive(Debug, Clone)]
 pub struct RouteState {
     route: Arc<RouteInfo>,
-    values: String,
+    /// Concatenated UTF-8 values; only ever extended with whole `&str`s.
+    values: SmallVec<[u8; INLINE_PARAM_BYTES]>,
     ends: SmallVec<[u32; 8]>,
 }
+
+/// Parameter bytes a [`RouteState`] holds without allocating.
+pub const INLINE_PARAM_BYTES: usize = 64;
 
 impl RouteState {
     /// A state for this route with no parameter values yet.
     pub fn new(route: Arc<RouteInfo>) -> Self {
         Self {
             route,
-            values: String::new(),
+            values: SmallVec::new(),
             ends: SmallVec::new(),
         }
     }
@@ -102,14 +107,14 @@ impl RouteState {
 
     /// Appends the next parameter value (in declaration order).
     pub fn push_param(&mut self, value: &str) {
-        self.values.push_str(value);
+        self.values.extend_from_slice(value.as_bytes());
         self.ends.push(u32::try_from(self.values.len()).unwrap_or(u32::MAX));
     }
 
     /// Appends the next parameter value from its pieces (used while decoding).
     pub fn push_param_pieces<'a>(&mut self, pieces: impl IntoIterator<Item = &'a str>) {
         for piece in pieces {
-            self.values.push_str(piece);
+            self.values.extend_from_slice(piece.as_bytes());
         }
         self.ends.push(u32::try_from(self.values.len()).unwrap_or(u32::MAX));
     }
@@ -141,7 +146,8 @@ impl RouteState {
             0 => 0,
             i => *self.ends.get(i - 1)? as usize,
         };
-        self.values.get(start..end)
+        // Offsets always fall on the boundaries of whole `&str`s.
+        std::str::from_utf8(self.values.get(start..end)?).ok()
     }
 
     /// `(name, value)` pairs in declaration order.

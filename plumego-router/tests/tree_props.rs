@@ -1,0 +1,518 @@
+//! Property tests for `plumego_router::tree`, checked against a naive
+//! reference matcher, plus the GitHub API route table (correctness, zero
+//! allocations per lookup, and an `#[ignore]`d timing loop).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use plumego_router::tree::{Params, Pattern, Segment, Tree, parse};
+use proptest::prelude::*;
+
+// ---------------------------------------------------------------------------
+// Allocation counting (per thread, so parallel tests don't interfere).
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: defers every call to `System`; only bumps a const-initialised,
+// destructor-free thread-local counter.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's pointer and layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> usize {
+    ALLOCS.with(Cell::get)
+}
+
+// ---------------------------------------------------------------------------
+// Reference matcher: the documented semantics, written the slow obvious way.
+
+/// Segment kinds in priority order.
+fn kinds(p: &Pattern) -> Vec<u8> {
+    p.segments()
+        .iter()
+        .map(|s| match s {
+            Segment::Static(_) => 0,
+            Segment::Param(_) => 1,
+            Segment::CatchAll(_) => 2,
+        })
+        .collect()
+}
+
+/// Values captured if `p` matches `path` (a normalised path).
+fn ref_match(p: &Pattern, path: &str) -> Option<Vec<String>> {
+    let rest = path.strip_prefix('/')?;
+    let segs: Vec<&str> = if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.split('/').collect()
+    };
+    let mut vals = Vec::new();
+    let mut i = 0;
+    for s in p.segments() {
+        match s {
+            Segment::Static(lit) => {
+                if segs.get(i) != Some(&&**lit) {
+                    return None;
+                }
+            }
+            Segment::Param(_) => {
+                let v = segs.get(i).filter(|v| !v.is_empty())?;
+                vals.push((*v).to_owned());
+            }
+            Segment::CatchAll(_) => {
+                if i >= segs.len() || segs[i..].iter().any(|s| s.is_empty()) {
+                    return None;
+                }
+                vals.push(segs[i..].join("/"));
+                return Some(vals);
+            }
+        }
+        i += 1;
+    }
+    (i == segs.len()).then_some(vals)
+}
+
+/// Best accepted match: backtracking static > param > catch-all per segment
+/// is the lexicographically smallest kind sequence among all matches.
+fn ref_find<'a>(
+    routes: &'a [(Pattern, usize)],
+    path: &str,
+    accept: impl Fn(usize) -> bool,
+) -> Option<(&'a Pattern, Vec<String>)> {
+    routes
+        .iter()
+        .filter(|(_, id)| accept(*id))
+        .filter_map(|(p, _)| ref_match(p, path).map(|v| (p, v)))
+        .min_by_key(|(p, _)| kinds(p))
+}
+
+/// Run the tree; return the matched value and captured strings.
+fn tree_find(
+    t: &Tree<usize>,
+    path: &str,
+    accept: impl Fn(usize) -> bool,
+) -> Option<(usize, Vec<String>)> {
+    let mut params = Params::new();
+    let id = *t.find(path, &mut params, |v| accept(*v))?;
+    let vals = params.iter().map(|(s, e)| path[s..e].to_owned()).collect();
+    Some((id, vals))
+}
+
+/// Register patterns, skipping parse errors, conflicts and duplicates.
+fn build(raws: &[String]) -> (Tree<usize>, Vec<(Pattern, usize)>) {
+    let mut t = Tree::new();
+    let mut routes = Vec::new();
+    for raw in raws {
+        let Ok(p) = parse(raw) else { continue };
+        let Ok(slot) = t.insert(&p) else { continue };
+        if slot.is_none() {
+            *slot = Some(routes.len());
+            routes.push((p, routes.len()));
+        }
+    }
+    (t, routes)
+}
+
+// ---------------------------------------------------------------------------
+// Generators.
+
+/// A pattern over a tiny alphabet so that patterns overlap a lot, spelled in
+/// either syntax.
+fn pattern_strategy() -> impl Strategy<Value = String> {
+    let seg = prop_oneof![
+        4 => prop::sample::select(vec!["a", "b", "ab", "c"]).prop_map(String::from),
+        2 => (prop::sample::select(vec!["x", "y"]), any::<bool>())
+            .prop_map(|(n, brace)| if brace { format!("{{{n}}}") } else { format!(":{n}") }),
+        1 => (prop::sample::select(vec!["r", "s"]), any::<bool>())
+            .prop_map(|(n, brace)| if brace { format!("{{*{n}}}") } else { format!("*{n}") }),
+    ];
+    prop::collection::vec(seg, 0..5).prop_map(|segs| {
+        let mut s = String::new();
+        for seg in segs {
+            s.push('/');
+            s.push_str(&seg);
+        }
+        s
+    })
+}
+
+fn path_strategy() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop::sample::select(vec!["a", "b", "ab", "c", "1", "x", "abc"]),
+        0..6,
+    )
+    .prop_map(|segs| format!("/{}", segs.join("/")))
+}
+
+/// A path for `p` with each param replaced by a non-empty value (digits, so
+/// never equal to a literal of `pattern_strategy`), plus those values.
+fn instantiate(p: &Pattern, values: &[String], tail: &[String]) -> (String, Vec<String>) {
+    let mut path = String::new();
+    let mut vals = Vec::new();
+    for (i, s) in p.segments().iter().enumerate() {
+        path.push('/');
+        match s {
+            Segment::Static(lit) => path.push_str(lit),
+            Segment::Param(_) => {
+                let v = &values[i % values.len()];
+                path.push_str(v);
+                vals.push(v.clone());
+            }
+            Segment::CatchAll(_) => {
+                let v = tail.join("/");
+                path.push_str(&v);
+                vals.push(v);
+            }
+        }
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    (path, vals)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn parse_insert_find_never_panic(
+        raws in prop::collection::vec(
+            prop_oneof![any::<String>(), "[/:*{}a_1é.]{0,24}"], 0..16),
+        paths in prop::collection::vec(
+            prop_oneof![any::<String>(), "[/:*{}a_1é.]{0,24}"], 0..16),
+    ) {
+        let mut t: Tree<usize> = Tree::new();
+        for (i, raw) in raws.iter().enumerate() {
+            if let Ok(p) = parse(raw) {
+                // Canonical form re-parses to the same pattern.
+                prop_assert_eq!(parse(p.as_str()), Ok(p.clone()));
+                if let Ok(slot) = t.insert(&p) {
+                    *slot = Some(i);
+                }
+            }
+        }
+        let mut params = Params::new();
+        for path in paths.iter().chain(&raws) {
+            if t.find(path, &mut params, |_| true).is_some() {
+                for (s, e) in params.iter() {
+                    prop_assert!(s < e && e <= path.len());
+                    prop_assert!(path.get(s..e).is_some());
+                }
+            } else {
+                prop_assert!(params.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn static_patterns_find_themselves(
+        raws in prop::collection::vec("(/[a-z0-9._-][a-z0-9._:*-]{0,5}){0,5}/?", 1..40),
+    ) {
+        let (t, routes) = build(&raws);
+        prop_assert_eq!(routes.len(),
+            raws.iter().map(|r| parse(r).unwrap()).collect::<std::collections::HashSet<_>>().len());
+        for (p, id) in &routes {
+            prop_assert_eq!(tree_find(&t, p.as_str(), |_| true), Some((*id, vec![])));
+        }
+    }
+
+    #[test]
+    fn param_patterns_find_substituted_paths(
+        raws in prop::collection::vec(pattern_strategy(), 1..12),
+        values in prop::collection::vec("[0-9]{1,3}", 1..4),
+        tail in prop::collection::vec("[0-9a-c]{1,3}", 1..4),
+    ) {
+        let (t, routes) = build(&raws);
+        for (p, id) in &routes {
+            let (path, vals) = instantiate(p, &values, &tail);
+            let want = ref_find(&routes, &path, |_| true);
+            let want = want.map(|(wp, wv)| (routes.iter().find(|(q, _)| q == wp).unwrap().1, wv));
+            prop_assert!(want.is_some(), "{} does not match its own path {}", p, path);
+            prop_assert_eq!(tree_find(&t, &path, |_| true), want.clone(), "path {}", path);
+            if want.as_ref().map(|(w, _)| w) == Some(id) {
+                prop_assert_eq!(want.unwrap().1, vals);
+            }
+        }
+    }
+
+    #[test]
+    fn matches_reference_with_backtracking_and_accept(
+        raws in prop::collection::vec(pattern_strategy(), 1..16),
+        paths in prop::collection::vec(path_strategy(), 1..16),
+        rejected in prop::collection::vec(any::<bool>(), 16),
+    ) {
+        let (t, routes) = build(&raws);
+        let accept = |id: usize| !rejected[id];
+        for path in &paths {
+            let want = ref_find(&routes, path, accept).map(|(p, v)| {
+                (routes.iter().find(|(q, _)| q == p).unwrap().1, v)
+            });
+            prop_assert_eq!(tree_find(&t, path, accept), want, "path {}", path);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The GitHub API GET route table from matchit's benchmark (which counts
+// 130 routes; this transcription has 131).
+
+const GITHUB: &[&str] = &[
+    "/authorizations",
+    "/authorizations/:id",
+    "/applications/:client_id/tokens/:access_token",
+    "/events",
+    "/repos/:owner/:repo/events",
+    "/networks/:owner/:repo/events",
+    "/orgs/:org/events",
+    "/users/:user/received_events",
+    "/users/:user/received_events/public",
+    "/users/:user/events",
+    "/users/:user/events/public",
+    "/users/:user/events/orgs/:org",
+    "/feeds",
+    "/notifications",
+    "/repos/:owner/:repo/notifications",
+    "/notifications/threads/:id",
+    "/notifications/threads/:id/subscription",
+    "/repos/:owner/:repo/stargazers",
+    "/users/:user/starred",
+    "/user/starred",
+    "/user/starred/:owner/:repo",
+    "/repos/:owner/:repo/subscribers",
+    "/users/:user/subscriptions",
+    "/user/subscriptions",
+    "/repos/:owner/:repo/subscription",
+    "/user/subscriptions/:owner/:repo",
+    "/users/:user/gists",
+    "/gists",
+    "/gists/:id",
+    "/gists/:id/star",
+    "/repos/:owner/:repo/git/blobs/:sha",
+    "/repos/:owner/:repo/git/commits/:sha",
+    "/repos/:owner/:repo/git/refs",
+    "/repos/:owner/:repo/git/tags/:sha",
+    "/repos/:owner/:repo/git/trees/:sha",
+    "/issues",
+    "/user/issues",
+    "/orgs/:org/issues",
+    "/repos/:owner/:repo/issues",
+    "/repos/:owner/:repo/issues/:number",
+    "/repos/:owner/:repo/assignees",
+    "/repos/:owner/:repo/assignees/:assignee",
+    "/repos/:owner/:repo/issues/:number/comments",
+    "/repos/:owner/:repo/issues/:number/events",
+    "/repos/:owner/:repo/labels",
+    "/repos/:owner/:repo/labels/:name",
+    "/repos/:owner/:repo/issues/:number/labels",
+    "/repos/:owner/:repo/milestones/:number/labels",
+    "/repos/:owner/:repo/milestones",
+    "/repos/:owner/:repo/milestones/:number",
+    "/emojis",
+    "/gitignore/templates",
+    "/gitignore/templates/:name",
+    "/meta",
+    "/rate_limit",
+    "/users/:user/orgs",
+    "/user/orgs",
+    "/orgs/:org",
+    "/orgs/:org/members",
+    "/orgs/:org/members/:user",
+    "/orgs/:org/public_members",
+    "/orgs/:org/public_members/:user",
+    "/orgs/:org/teams",
+    "/teams/:id",
+    "/teams/:id/members",
+    "/teams/:id/members/:user",
+    "/teams/:id/repos",
+    "/teams/:id/repos/:owner/:repo",
+    "/user/teams",
+    "/repos/:owner/:repo/pulls",
+    "/repos/:owner/:repo/pulls/:number",
+    "/repos/:owner/:repo/pulls/:number/commits",
+    "/repos/:owner/:repo/pulls/:number/files",
+    "/repos/:owner/:repo/pulls/:number/merge",
+    "/repos/:owner/:repo/pulls/:number/comments",
+    "/user/repos",
+    "/users/:user/repos",
+    "/orgs/:org/repos",
+    "/repositories",
+    "/repos/:owner/:repo",
+    "/repos/:owner/:repo/contributors",
+    "/repos/:owner/:repo/languages",
+    "/repos/:owner/:repo/teams",
+    "/repos/:owner/:repo/tags",
+    "/repos/:owner/:repo/branches",
+    "/repos/:owner/:repo/branches/:branch",
+    "/repos/:owner/:repo/collaborators",
+    "/repos/:owner/:repo/collaborators/:user",
+    "/repos/:owner/:repo/comments",
+    "/repos/:owner/:repo/commits/:sha/comments",
+    "/repos/:owner/:repo/comments/:id",
+    "/repos/:owner/:repo/commits",
+    "/repos/:owner/:repo/commits/:sha",
+    "/repos/:owner/:repo/readme",
+    "/repos/:owner/:repo/keys",
+    "/repos/:owner/:repo/keys/:id",
+    "/repos/:owner/:repo/downloads",
+    "/repos/:owner/:repo/downloads/:id",
+    "/repos/:owner/:repo/forks",
+    "/repos/:owner/:repo/hooks",
+    "/repos/:owner/:repo/hooks/:id",
+    "/repos/:owner/:repo/releases",
+    "/repos/:owner/:repo/releases/:id",
+    "/repos/:owner/:repo/releases/:id/assets",
+    "/repos/:owner/:repo/stats/contributors",
+    "/repos/:owner/:repo/stats/commit_activity",
+    "/repos/:owner/:repo/stats/code_frequency",
+    "/repos/:owner/:repo/stats/participation",
+    "/repos/:owner/:repo/stats/punch_card",
+    "/repos/:owner/:repo/statuses/:ref",
+    "/search/repositories",
+    "/search/code",
+    "/search/issues",
+    "/search/users",
+    "/legacy/issues/search/:owner/:repository/:state/:keyword",
+    "/legacy/repos/search/:keyword",
+    "/legacy/user/search/:keyword",
+    "/legacy/user/email/:email",
+    "/users/:user",
+    "/user",
+    "/users",
+    "/user/emails",
+    "/users/:user/followers",
+    "/user/followers",
+    "/users/:user/following",
+    "/user/following",
+    "/user/following/:user",
+    "/users/:user/following/:target_user",
+    "/users/:user/keys",
+    "/user/keys",
+    "/user/keys/:id",
+];
+
+/// Request paths for the table: each param replaced by a value.
+fn github_paths() -> Vec<String> {
+    GITHUB
+        .iter()
+        .map(|r| {
+            r.split('/')
+                .map(|s| if s.starts_with(':') { "v42x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect()
+}
+
+fn github_tree() -> Tree<usize> {
+    let mut t = Tree::new();
+    for (i, r) in GITHUB.iter().enumerate() {
+        let slot = t.insert(&parse(r).unwrap()).unwrap();
+        assert!(slot.is_none(), "duplicate {r}");
+        *slot = Some(i);
+    }
+    t
+}
+
+#[test]
+fn github_table_routes_find_themselves() {
+    assert_eq!(GITHUB.len(), 131);
+    let t = github_tree();
+    let paths = github_paths();
+    let mut params = Params::new();
+    for (i, path) in paths.iter().enumerate() {
+        assert_eq!(t.find(path, &mut params, |_| true), Some(&i), "{path}");
+        let n = parse(GITHUB[i]).unwrap().param_count();
+        assert_eq!(params.len(), n);
+        for j in 0..n {
+            assert_eq!(params.value(j, path), Some("v42x"));
+        }
+    }
+}
+
+#[test]
+fn lookups_do_not_allocate() {
+    let t = github_tree();
+    let paths = github_paths();
+    // Plus a 8-param route (the inline limit) with backtracking.
+    let mut t8: Tree<u8> = Tree::new();
+    *t8.insert(&parse("/a/:p1/:p2/:p3/:p4/:p5/:p6/:p7/:p8/x").unwrap())
+        .unwrap() = Some(1);
+    *t8.insert(&parse("/a/*rest").unwrap()).unwrap() = Some(2);
+    let deep = "/a/1/2/3/4/5/6/7/8/y";
+
+    let mut params = Params::new();
+    let before = allocs();
+    for path in &paths {
+        assert!(t.find(path, &mut params, |_| true).is_some());
+    }
+    assert_eq!(t.find("/repos/a/b/nope", &mut params, |_| true), None);
+    assert_eq!(t8.find(deep, &mut params, |_| true), Some(&2));
+    assert_eq!(allocs() - before, 0);
+}
+
+#[test]
+fn many_params_spill_without_truncation() {
+    let n = 300;
+    let pattern: String = (0..n).map(|i| format!("/s{i}/:p{i}")).collect();
+    let path: String = (0..n).map(|i| format!("/s{i}/v{i}")).collect();
+    let mut t: Tree<()> = Tree::new();
+    *t.insert(&parse(&pattern).unwrap()).unwrap() = Some(());
+    let mut params = Params::new();
+    assert!(t.find(&path, &mut params, |_| true).is_some());
+    assert_eq!(params.len(), n);
+    for i in 0..n {
+        assert_eq!(params.value(i, &path), Some(&*format!("v{i}")));
+    }
+}
+
+/// `cargo test -p plumego-router --release --test tree_props -- --ignored --nocapture`
+///
+/// Looks up every route of the table per iteration (as matchit's benchmark
+/// does) and prints the best of several rounds.
+#[test]
+#[ignore = "timing loop; run in release"]
+fn github_lookup_timing() {
+    let t = github_tree();
+    let paths = github_paths();
+    let mut params = Params::new();
+    let iters = 20_000;
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..7 {
+        let start = std::time::Instant::now();
+        let mut hits = 0usize;
+        for _ in 0..iters {
+            for path in &paths {
+                let found = t.find(std::hint::black_box(path), &mut params, |_| true);
+                hits += usize::from(found.is_some());
+            }
+        }
+        best = best.min(start.elapsed());
+        assert_eq!(hits, iters * paths.len());
+    }
+    println!(
+        "{} GitHub lookups: {:?} per table, {:.1} ns per lookup (best of 7)",
+        paths.len(),
+        best / iters as u32,
+        best.as_nanos() as f64 / (iters * paths.len()) as f64
+    );
+}
