@@ -3,13 +3,19 @@
 //! A route is called through `&self` (the router is shared by every
 //! connection), so each call clones the concrete service, which is free for
 //! `handler_fn` closures, and boxes the response future: one allocation.
+//!
+//! Readiness is checked once with a no-op waker: services that are always
+//! ready (handlers, most layers) are then called directly and only their own
+//! future is boxed. A service that is not ready yet goes through `oneshot`,
+//! which polls readiness again with the task's real waker.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker, ready};
 
+use pin_project_lite::pin_project;
 use plumego_core::{IntoResponse, Response};
 use tower::{Service, ServiceExt};
 
@@ -30,13 +36,17 @@ where
     B: Send + 'static,
 {
     fn call(&self, req: http::Request<B>) -> BoxResponseFuture {
-        let oneshot = self.0.clone().oneshot(req);
-        Box::pin(async move {
-            match oneshot.await {
-                Ok(res) => res.into_response(),
-                Err(never) => match never {},
-            }
-        })
+        let mut service = self.0.clone();
+        let mut cx = Context::from_waker(Waker::noop());
+        match service.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => Box::pin(IntoResponseFuture {
+                inner: service.call(req),
+            }),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => Box::pin(IntoResponseFuture {
+                inner: service.oneshot(req),
+            }),
+        }
     }
 }
 
@@ -94,5 +104,28 @@ impl Future for RouteFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.0.as_mut().poll(cx).map(Ok)
+    }
+}
+
+pin_project! {
+    /// Converts a route's response into the router's response type.
+    struct IntoResponseFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, R> Future for IntoResponseFuture<F>
+where
+    F: Future<Output = Result<R, Infallible>>,
+    R: IntoResponse,
+{
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        match ready!(self.project().inner.poll(cx)) {
+            Ok(res) => Poll::Ready(res.into_response()),
+            Err(never) => match never {},
+        }
     }
 }

@@ -7,12 +7,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{ALLOW, CONTENT_LENGTH, LOCATION};
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, Method, StatusCode, Uri};
 use http_body::Body as _;
 use percent_encoding::percent_decode_str;
-use plumego_core::context::{RequestId, RouteInfo, RouteState};
-use plumego_core::envelope::attach_request_id;
+use plumego_core::context::{RequestId, RouteInfo, RouteSlot, RouteState};
+use plumego_core::envelope::{PendingRequestId, attach_request_id};
 use plumego_core::error::{ApiError, ErrorType};
 use plumego_core::{Body, IntoResponse, Response};
 use smallvec::SmallVec;
@@ -44,7 +45,11 @@ pub(crate) struct Inner<B> {
     /// Every method some route answers, for `Allow` (ANY excluded).
     methods: Box<[Method]>,
     config: RouterConfig,
-    fallback: Route<B>,
+    /// `None`: the built-in 404 envelope, answered without a boxed future.
+    fallback: Option<Route<B>>,
+    /// Envelopes rendered once at build time.
+    not_found_body: Bytes,
+    method_not_allowed_body: Bytes,
 }
 
 /// A frozen set of routes, served as a tower [`Service`].
@@ -73,8 +78,14 @@ impl<B> std::fmt::Debug for Router<B> {
     }
 }
 
-async fn not_found<B>(_req: http::Request<B>) -> Response {
-    ApiError::new(ErrorType::ResourceNotFound, "route not found").into_response()
+/// A pre-rendered envelope; the request id is spliced in later when known.
+fn envelope_response(status: StatusCode, body: &Bytes) -> Response {
+    let mut res = Response::new(Body::full(body.clone()));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.extensions_mut().insert(PendingRequestId);
+    res
 }
 
 /// A fallback answering like the Go toolkit's router: `404 page not found\n`
@@ -130,9 +141,10 @@ impl<B: Send + 'static> Router<B> {
                 names: builder.names,
                 methods: methods.into(),
                 config: builder.config,
-                fallback: builder
-                    .fallback
-                    .unwrap_or_else(|| Route::new(plumego_core::handler_fn(not_found::<B>))),
+                fallback: builder.fallback,
+                not_found_body: ApiError::new(ErrorType::ResourceNotFound, "route not found").to_json(),
+                method_not_allowed_body: ApiError::new(ErrorType::MethodNotAllowed, "method not allowed")
+                    .to_json(),
             }),
         }
     }
@@ -245,7 +257,7 @@ impl<B> Inner<B> {
             path
         };
         // An empty internal segment never matches (the Go toolkit answers 404).
-        if lookup.contains("//") {
+        if has_empty_segment(lookup) {
             return (Resolution::NotFound, 0);
         }
         let offset = raw_path.len() - path.len();
@@ -268,6 +280,13 @@ impl<B> Inner<B> {
         }
         (Resolution::NotFound, offset)
     }
+}
+
+/// Whether `path` contains `//`; a plain scan beats a substring searcher on
+/// paths this short.
+#[inline]
+fn has_empty_segment(path: &str) -> bool {
+    path.as_bytes().windows(2).any(|w| w == b"//")
 }
 
 fn decode_params(route: &Arc<RouteInfo>, path: &str, params: &Params) -> Option<RouteState> {
@@ -360,13 +379,16 @@ impl<B: Send + 'static> Service<http::Request<B>> for Router<B> {
                         }
                     }
                 }
+                if let Some(slot) = req.extensions().get::<RouteSlot>() {
+                    slot.set(endpoint.info.clone());
+                }
                 req.extensions_mut().insert(state);
                 RouterFuture::route(endpoint.service.call_ref(req), request_id, head)
             }
             Resolution::Redirect => ready(redirect_without_slash(req.uri())),
             Resolution::MethodNotAllowed(allow) => {
                 let mut res =
-                    ApiError::new(ErrorType::MethodNotAllowed, "method not allowed").into_response();
+                    envelope_response(StatusCode::METHOD_NOT_ALLOWED, &inner.method_not_allowed_body);
                 res.headers_mut().insert(ALLOW, allow);
                 ready(res)
             }
@@ -375,9 +397,10 @@ impl<B: Send + 'static> Service<http::Request<B>> for Router<B> {
                 res.headers_mut().insert(ALLOW, allow);
                 ready(res)
             }
-            Resolution::NotFound => {
-                RouterFuture::route(inner.fallback.call_ref(req), request_id, head)
-            }
+            Resolution::NotFound => match &inner.fallback {
+                Some(fallback) => RouterFuture::route(fallback.call_ref(req), request_id, head),
+                None => ready(envelope_response(StatusCode::NOT_FOUND, &inner.not_found_body)),
+            },
         }
     }
 }

@@ -215,3 +215,19 @@ fn registration_errors_are_results_with_go_messages() {
     // Nothing above changed the router: the original route still answers.
     assert_eq!(b.len(), 3, "the failed registrations left no route behind");
 }
+
+#[tokio::test]
+async fn layers_outside_the_router_learn_the_pattern_through_a_slot() {
+    use plumego_core::context::RouteSlot;
+    let mut b = RouterBuilder::<Body>::new();
+    b.get("/users/:id", ok()).unwrap();
+    let r = b.build();
+    let mut req = Request::get("/users/5").body(Body::empty()).unwrap();
+    let slot = RouteSlot::ensure(req.extensions_mut());
+    r.clone().oneshot(req).await.unwrap();
+    assert_eq!(slot.pattern(), Some("/users/:id"));
+    let mut req = Request::get("/nope").body(Body::empty()).unwrap();
+    let slot = RouteSlot::ensure(req.extensions_mut());
+    r.oneshot(req).await.unwrap();
+    assert_eq!(slot.pattern(), None);
+}

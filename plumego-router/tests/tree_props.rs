@@ -1,47 +1,9 @@
 //! Property tests for `plumego_router::tree`, checked against a naive
-//! reference matcher, plus the GitHub API route table (correctness, zero
-//! allocations per lookup, and an `#[ignore]`d timing loop).
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+//! reference matcher, plus the GitHub API route table. Allocations and timing
+//! of lookups are measured in `benches/` (`cargo bench -p plumego-benches`).
 
 use plumego_router::tree::{Params, Pattern, Segment, Tree, parse};
 use proptest::prelude::*;
-
-// ---------------------------------------------------------------------------
-// Allocation counting (per thread, so parallel tests don't interfere).
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: defers every call to `System`; only bumps a const-initialised,
-// destructor-free thread-local counter.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> usize {
-    ALLOCS.with(Cell::get)
-}
 
 // ---------------------------------------------------------------------------
 // Reference matcher: the documented semantics, written the slow obvious way.
@@ -450,27 +412,6 @@ fn github_table_routes_find_themselves() {
 }
 
 #[test]
-fn lookups_do_not_allocate() {
-    let t = github_tree();
-    let paths = github_paths();
-    // Plus a 8-param route (the inline limit) with backtracking.
-    let mut t8: Tree<u8> = Tree::new();
-    *t8.insert(&parse("/a/:p1/:p2/:p3/:p4/:p5/:p6/:p7/:p8/x").unwrap())
-        .unwrap() = Some(1);
-    *t8.insert(&parse("/a/*rest").unwrap()).unwrap() = Some(2);
-    let deep = "/a/1/2/3/4/5/6/7/8/y";
-
-    let mut params = Params::new();
-    let before = allocs();
-    for path in &paths {
-        assert!(t.find(path, &mut params, |_| true).is_some());
-    }
-    assert_eq!(t.find("/repos/a/b/nope", &mut params, |_| true), None);
-    assert_eq!(t8.find(deep, &mut params, |_| true), Some(&2));
-    assert_eq!(allocs() - before, 0);
-}
-
-#[test]
 fn many_params_spill_without_truncation() {
     let n = 300;
     let pattern: String = (0..n).map(|i| format!("/s{i}/:p{i}")).collect();
@@ -483,36 +424,4 @@ fn many_params_spill_without_truncation() {
     for i in 0..n {
         assert_eq!(params.value(i, &path), Some(&*format!("v{i}")));
     }
-}
-
-/// `cargo test -p plumego-router --release --test tree_props -- --ignored --nocapture`
-///
-/// Looks up every route of the table per iteration (as matchit's benchmark
-/// does) and prints the best of several rounds.
-#[test]
-#[ignore = "timing loop; run in release"]
-fn github_lookup_timing() {
-    let t = github_tree();
-    let paths = github_paths();
-    let mut params = Params::new();
-    let iters = 20_000;
-    let mut best = std::time::Duration::MAX;
-    for _ in 0..7 {
-        let start = std::time::Instant::now();
-        let mut hits = 0usize;
-        for _ in 0..iters {
-            for path in &paths {
-                let found = t.find(std::hint::black_box(path), &mut params, |_| true);
-                hits += usize::from(found.is_some());
-            }
-        }
-        best = best.min(start.elapsed());
-        assert_eq!(hits, iters * paths.len());
-    }
-    println!(
-        "{} GitHub lookups: {:?} per table, {:.1} ns per lookup (best of 7)",
-        paths.len(),
-        best / iters as u32,
-        best.as_nanos() as f64 / (iters * paths.len()) as f64
-    );
 }

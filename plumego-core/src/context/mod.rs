@@ -12,5 +12,5 @@ pub use ext::RequestExt;
 pub use peer::PeerAddr;
 pub use principal::Principal;
 pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestId};
-pub use route::{INLINE_PARAM_BYTES, RouteInfo, RouteState};
+pub use route::{INLINE_PARAM_BYTES, RouteInfo, RouteSlot, RouteState};
 pub use trace::{SpanId, TraceContext, TraceId};

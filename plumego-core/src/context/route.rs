@@ -197,3 +197,44 @@ mod tests {
         assert_eq!(state.name(), Some("root"));
     }
 }
+
+/// Where the router reports the matched route to layers *outside* it.
+///
+/// Layers that wrap the router (access log, metrics, tracing) never see the
+/// request the router annotates, only the response. Such a layer puts a slot in
+/// the request with [`RouteSlot::ensure`]; the router fills it on a match, and
+/// the layer reads it when the response comes back. Requests without a slot
+/// cost the router nothing.
+///
+/// ```
+/// use plumego_core::context::RouteSlot;
+///
+/// let mut req = http::Request::new(());
+/// let slot = RouteSlot::ensure(req.extensions_mut());
+/// assert!(slot.get().is_none());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RouteSlot(Arc<std::sync::OnceLock<Arc<RouteInfo>>>);
+
+impl RouteSlot {
+    /// The slot in `extensions`, inserting a new one if there is none.
+    pub fn ensure(extensions: &mut Extensions) -> RouteSlot {
+        extensions.get_or_insert_with(RouteSlot::default).clone()
+    }
+
+    /// Records the matched route; the first record wins (an outer router's
+    /// match is not overwritten by a nested one).
+    pub fn set(&self, route: Arc<RouteInfo>) {
+        let _ = self.0.set(route);
+    }
+
+    /// The matched route, once the router has run.
+    pub fn get(&self) -> Option<&Arc<RouteInfo>> {
+        self.0.get()
+    }
+
+    /// The matched pattern, once the router has run.
+    pub fn pattern(&self) -> Option<&str> {
+        self.get().map(|r| r.pattern())
+    }
+}
