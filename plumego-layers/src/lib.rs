@@ -1,1 +1,50 @@
+//! Plumego's transport middleware as tower layers.
+//!
+//! Every layer has a `Config` with documented defaults, a `Layer`, a `Clone`
+//! `Service` generic over request and response bodies, and a named response
+//! future. Errors a layer produces leave as the JSON error envelope, never as an
+//! `Err` (which axum would reject), so each layer works in axum, in a plain
+//! `tower::ServiceBuilder` over hyper, or around Plumego's router. Where
+//! tower-http already does the job (CORS, compression, panic catching) the layer
+//! configures it and adds Plumego's contract on top.
+//!
+//! Each layer is a cargo feature; `full` enables them all. [`ServiceBuilderExt`]
+//! adds one method per layer to `tower::ServiceBuilder`.
+//!
+//! The recommended order, outermost first: request id, recovery, body limit,
+//! timeout, CORS, security headers, metrics and tracing, access log.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod body;
+mod builder_ext;
+
+pub use body::ResponseBody;
+pub use builder_ext::ServiceBuilderExt;
+
+#[cfg(feature = "access-log")]
+pub mod access_log;
+#[cfg(feature = "body-limit")]
+pub mod body_limit;
+#[cfg(feature = "compression")]
+pub mod compression;
+#[cfg(feature = "concurrency-limit")]
+pub mod concurrency_limit;
+#[cfg(feature = "cors")]
+pub mod cors;
+#[cfg(feature = "debug-errors")]
+pub mod debug_errors;
+#[cfg(feature = "http-metrics")]
+pub mod http_metrics;
+#[cfg(feature = "recovery")]
+pub mod recovery;
+#[cfg(feature = "request-id")]
+pub mod request_id;
+#[cfg(feature = "security-headers")]
+pub mod security_headers;
+#[cfg(feature = "singleflight")]
+pub mod singleflight;
+#[cfg(feature = "timeout")]
+pub mod timeout;
+#[cfg(feature = "trace")]
+pub mod trace;

@@ -1,0 +1,11 @@
+//! Items: the one resource of the reference service.
+
+mod memory;
+mod model;
+mod repository;
+mod service;
+
+pub use memory::MemoryRepository;
+pub use model::{Item, ItemDraft, ItemPatch};
+pub use repository::{BoxFuture, ItemRepository, Page, RepositoryError};
+pub use service::{ItemError, ItemService};

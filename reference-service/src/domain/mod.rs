@@ -1,0 +1,3 @@
+//! The business domain, free of HTTP.
+
+pub mod item;
