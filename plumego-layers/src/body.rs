@@ -96,3 +96,15 @@ pub fn envelope<B>(mut error: ApiError, request_id: Option<&RequestId>) -> http:
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
+
+impl<B> std::fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inner { .. } => f.write_str("ResponseBody::Inner"),
+            Self::Full { bytes } => f
+                .debug_struct("ResponseBody::Full")
+                .field("len", &bytes.as_ref().map_or(0, Bytes::len))
+                .finish(),
+        }
+    }
+}

@@ -26,6 +26,47 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
         self,
         config: crate::request_id::RequestIdConfig,
     ) -> ServiceBuilder<Stack<crate::request_id::RequestIdLayer, L>>;
+
+    /// See [`recovery`](crate::recovery).
+    #[cfg(feature = "recovery")]
+    fn plumego_recovery(
+        self
+    ) -> ServiceBuilder<Stack<crate::recovery::RecoveryLayer, L>>;
+
+    /// See [`body_limit`](crate::body_limit).
+    #[cfg(feature = "body-limit")]
+    fn plumego_body_limit(
+        self,
+        config: crate::body_limit::BodyLimitConfig,
+    ) -> ServiceBuilder<Stack<crate::body_limit::BodyLimitLayer, L>>;
+
+    /// See [`timeout`](crate::timeout).
+    #[cfg(feature = "timeout")]
+    fn plumego_timeout(
+        self,
+        config: crate::timeout::TimeoutConfig,
+    ) -> ServiceBuilder<Stack<crate::timeout::TimeoutLayer, L>>;
+
+    /// See [`concurrency_limit`](crate::concurrency_limit).
+    #[cfg(feature = "concurrency-limit")]
+    fn plumego_concurrency_limit(
+        self,
+        config: crate::concurrency_limit::ConcurrencyLimitConfig,
+    ) -> ServiceBuilder<Stack<crate::concurrency_limit::ConcurrencyLimitLayer, L>>;
+
+    /// See [`http_metrics`](crate::http_metrics).
+    #[cfg(feature = "http-metrics")]
+    fn plumego_http_metrics(
+        self,
+        config: crate::http_metrics::HttpMetricsConfig,
+    ) -> ServiceBuilder<Stack<crate::http_metrics::HttpMetricsLayer, L>>;
+
+    /// See [`trace`](crate::trace).
+    #[cfg(feature = "trace")]
+    fn plumego_trace(
+        self,
+        config: crate::trace::TraceConfig,
+    ) -> ServiceBuilder<Stack<crate::trace::TraceLayer, L>>;
 }
 
 mod sealed {
@@ -40,5 +81,52 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         config: crate::request_id::RequestIdConfig,
     ) -> ServiceBuilder<Stack<crate::request_id::RequestIdLayer, L>> {
         self.layer(crate::request_id::RequestIdLayer::new(config))
+    }
+
+    #[cfg(feature = "recovery")]
+    fn plumego_recovery(
+        self
+    ) -> ServiceBuilder<Stack<crate::recovery::RecoveryLayer, L>> {
+        self.layer(crate::recovery::RecoveryLayer::new())
+    }
+
+    #[cfg(feature = "body-limit")]
+    fn plumego_body_limit(
+        self,
+        config: crate::body_limit::BodyLimitConfig,
+    ) -> ServiceBuilder<Stack<crate::body_limit::BodyLimitLayer, L>> {
+        self.layer(crate::body_limit::BodyLimitLayer::new(config))
+    }
+
+    #[cfg(feature = "timeout")]
+    fn plumego_timeout(
+        self,
+        config: crate::timeout::TimeoutConfig,
+    ) -> ServiceBuilder<Stack<crate::timeout::TimeoutLayer, L>> {
+        self.layer(crate::timeout::TimeoutLayer::new(config))
+    }
+
+    #[cfg(feature = "concurrency-limit")]
+    fn plumego_concurrency_limit(
+        self,
+        config: crate::concurrency_limit::ConcurrencyLimitConfig,
+    ) -> ServiceBuilder<Stack<crate::concurrency_limit::ConcurrencyLimitLayer, L>> {
+        self.layer(crate::concurrency_limit::ConcurrencyLimitLayer::new(config))
+    }
+
+    #[cfg(feature = "http-metrics")]
+    fn plumego_http_metrics(
+        self,
+        config: crate::http_metrics::HttpMetricsConfig,
+    ) -> ServiceBuilder<Stack<crate::http_metrics::HttpMetricsLayer, L>> {
+        self.layer(crate::http_metrics::HttpMetricsLayer::new(config))
+    }
+
+    #[cfg(feature = "trace")]
+    fn plumego_trace(
+        self,
+        config: crate::trace::TraceConfig,
+    ) -> ServiceBuilder<Stack<crate::trace::TraceLayer, L>> {
+        self.layer(crate::trace::TraceLayer::new(config))
     }
 }

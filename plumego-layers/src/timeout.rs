@@ -1,0 +1,233 @@
+//! The 504 envelope when the response head takes too long, with per-route
+//! overrides.
+//!
+//! The deadline covers the inner service's response future, that is the time
+//! until the status and headers are ready. When it passes, the layer answers
+//! the error envelope (`gateway_timeout`, `TIMEOUT`, `request timed out`,
+//! status 504) and the inner future is dropped, which cancels the handler at
+//! its next `.await`.
+//!
+//! Differences from the Go toolkit:
+//! - Go ran the handler on another goroutine that kept running after the
+//!   deadline (it could not be stopped), and buffered the whole response to
+//!   replay it. Here the handler is cancelled, nothing is buffered, so Go's
+//!   "response exceeded buffer limit" and "too large for timeout buffering"
+//!   500s cannot happen, and the body streams as soon as the head is ready.
+//! - A panic in the handler propagates to the outer layers (recovery), and a
+//!   late panic after the deadline cannot happen: the handler no longer runs.
+//! - The body is not covered. For slow bodies use tower-http's
+//!   [`RequestBodyTimeoutLayer`] and [`ResponseBodyTimeoutLayer`] (re-exported
+//!   here), which fail a body that stays idle too long.
+//!
+//! # Per-route timeouts
+//!
+//! A route registered on Plumego's router with `.meta(RouteTimeout(..))` gets
+//! that timeout instead of the configured one, **when the layer runs inside
+//! the router**, as a group layer (`group.layer(TimeoutLayer::new(..))`): only
+//! there has the router already put the matched route into the request. A
+//! timeout layer wrapping the whole router runs before routing and always uses
+//! its configured timeout.
+//!
+//! A zero duration (configured or per route) means no deadline, as in Go; a
+//! route can opt out of its group's timeout with `RouteTimeout(Duration::ZERO)`
+//! (useful for streaming endpoints).
+//!
+//! The deadline is a `tokio::time::Sleep`: the service must run on a tokio
+//! runtime with the time driver enabled.
+//!
+//! ```
+//! use std::time::Duration;
+//! use plumego_layers::timeout::{TimeoutConfig, TimeoutLayer};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+//! let svc = ServiceBuilder::new()
+//!     .layer(TimeoutLayer::new(TimeoutConfig::new(Duration::from_secs(1))))
+//!     .service_fn(|_req: http::Request<()>| async move {
+//!         tokio::time::sleep(Duration::from_secs(5)).await;
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+//!     });
+//! let res = svc.oneshot(http::Request::new(())).await.unwrap();
+//! assert_eq!(res.status(), 504);
+//! # });
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use plumego_core::context::{RequestExt, RequestId};
+use plumego_core::error::{ApiError, ErrorType};
+use tokio::time::Sleep;
+use tower::{Layer, Service};
+
+pub use tower_http::timeout::{
+    RequestBodyTimeout, RequestBodyTimeoutLayer, ResponseBodyTimeout, ResponseBodyTimeoutLayer,
+    TimeoutBody, TimeoutError,
+};
+
+use crate::body::{ResponseBody, envelope};
+
+/// The default timeout, 30 seconds (the Go reference service's value).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Timeout options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutConfig {
+    /// Time allowed until the response head; zero means no deadline. Default
+    /// [`DEFAULT_TIMEOUT`]. A route's [`RouteTimeout`] takes precedence.
+    pub timeout: Duration,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl TimeoutConfig {
+    /// A configuration with this timeout.
+    pub fn new(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+
+    /// Changes the timeout.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// Route metadata overriding the timeout for one route; read only when the
+/// layer runs inside the router (see the [module docs](self)).
+///
+/// ```
+/// use std::time::Duration;
+/// use plumego_core::{handler_fn, Body};
+/// use plumego_layers::timeout::{RouteTimeout, TimeoutConfig, TimeoutLayer};
+/// use plumego_router::RouterBuilder;
+/// use tower::ServiceExt;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// let slow = handler_fn(|_req: http::Request<Body>| async {
+///     tokio::time::sleep(Duration::from_secs(3)).await;
+///     "done"
+/// });
+/// let mut routes = RouterBuilder::new();
+/// routes.group("/api", |api| {
+///     api.layer(TimeoutLayer::new(TimeoutConfig::new(Duration::from_secs(1))));
+///     api.get("/report", slow.clone())?.meta(RouteTimeout(Duration::from_secs(10)));
+///     api.get("/other", slow)?;
+///     Ok(())
+/// })?;
+/// let router = routes.build();
+/// let res = router.clone().oneshot(http::Request::get("/api/report").body(Body::empty())?).await?;
+/// assert_eq!(res.status(), 200);
+/// let res = router.oneshot(http::Request::get("/api/other").body(Body::empty())?).await?;
+/// assert_eq!(res.status(), 504);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteTimeout(pub Duration);
+
+/// Adds [`TimeoutService`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimeoutLayer {
+    config: TimeoutConfig,
+}
+
+impl TimeoutLayer {
+    /// A layer with this configuration.
+    pub fn new(config: TimeoutConfig) -> Self {
+        Self { config }
+    }
+}
+
+impl<S> Layer<S> for TimeoutLayer {
+    type Service = TimeoutService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TimeoutService {
+            inner,
+            timeout: self.config.timeout,
+        }
+    }
+}
+
+/// Answers the 504 envelope when the inner service is too slow.
+#[derive(Debug, Clone)]
+pub struct TimeoutService<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for TimeoutService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+{
+    type Response = Response<ResponseBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        let timeout = req
+            .route()
+            .and_then(|route| route.metadata::<RouteTimeout>())
+            .map_or(self.timeout, |t| t.0);
+        let request_id = req.request_id().cloned();
+        // Started at call, before the inner service runs: its own work counts.
+        let sleep = (!timeout.is_zero()).then(|| tokio::time::sleep(timeout));
+        ResponseFuture {
+            inner: self.inner.call(req),
+            sleep,
+            request_id,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`TimeoutService`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        #[pin]
+        sleep: Option<Sleep>,
+        request_id: Option<RequestId>,
+    }
+}
+
+impl<F, ResB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    type Output = Result<Response<ResponseBody<ResB>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        // The handler first: an answer ready at the deadline still wins.
+        if let Poll::Ready(res) = this.inner.poll(cx) {
+            return Poll::Ready(res.map(|res| res.map(ResponseBody::inner)));
+        }
+        let Some(sleep) = this.sleep.as_pin_mut() else {
+            return Poll::Pending;
+        };
+        ready!(sleep.poll(cx));
+        let error = ApiError::builder()
+            .error_type(ErrorType::GatewayTimeout)
+            .code("TIMEOUT")
+            .message("request timed out")
+            .build();
+        Poll::Ready(Ok(envelope(error, this.request_id.as_ref())))
+    }
+}
