@@ -67,6 +67,20 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
         self,
         config: crate::trace::TraceConfig,
     ) -> ServiceBuilder<Stack<crate::trace::TraceLayer, L>>;
+
+    /// See [`access_log`](crate::access_log).
+    #[cfg(feature = "access-log")]
+    fn plumego_access_log(
+        self,
+        config: crate::access_log::AccessLogConfig,
+    ) -> ServiceBuilder<Stack<crate::access_log::AccessLogLayer, L>>;
+
+    /// See [`singleflight`](crate::singleflight).
+    #[cfg(feature = "singleflight")]
+    fn plumego_singleflight(
+        self,
+        config: crate::singleflight::SingleflightConfig,
+    ) -> ServiceBuilder<Stack<crate::singleflight::SingleflightLayer, L>>;
 }
 
 mod sealed {
@@ -128,5 +142,21 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         config: crate::trace::TraceConfig,
     ) -> ServiceBuilder<Stack<crate::trace::TraceLayer, L>> {
         self.layer(crate::trace::TraceLayer::new(config))
+    }
+
+    #[cfg(feature = "access-log")]
+    fn plumego_access_log(
+        self,
+        config: crate::access_log::AccessLogConfig,
+    ) -> ServiceBuilder<Stack<crate::access_log::AccessLogLayer, L>> {
+        self.layer(crate::access_log::AccessLogLayer::new(config))
+    }
+
+    #[cfg(feature = "singleflight")]
+    fn plumego_singleflight(
+        self,
+        config: crate::singleflight::SingleflightConfig,
+    ) -> ServiceBuilder<Stack<crate::singleflight::SingleflightLayer, L>> {
+        self.layer(crate::singleflight::SingleflightLayer::new(config))
     }
 }
