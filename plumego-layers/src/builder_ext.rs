@@ -81,6 +81,22 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
         self,
         config: crate::singleflight::SingleflightConfig,
     ) -> ServiceBuilder<Stack<crate::singleflight::SingleflightLayer, L>>;
+
+    /// See [`cors`](crate::cors).
+    #[cfg(feature = "cors")]
+    fn plumego_cors(self, layer: crate::cors::CorsLayer) -> ServiceBuilder<Stack<crate::cors::CorsLayer, L>>;
+
+    /// See [`compression`](crate::compression).
+    #[cfg(feature = "compression")]
+    fn plumego_compression(self, config: crate::compression::CompressionConfig) -> ServiceBuilder<Stack<tower_http::compression::CompressionLayer<crate::compression::PlumegoPredicate>, L>>;
+
+    /// See [`security_headers`](crate::security_headers).
+    #[cfg(feature = "security-headers")]
+    fn plumego_security_headers(self, layer: crate::security_headers::SecurityHeadersLayer) -> ServiceBuilder<Stack<crate::security_headers::SecurityHeadersLayer, L>>;
+
+    /// See [`debug_errors`](crate::debug_errors).
+    #[cfg(feature = "debug-errors")]
+    fn plumego_debug_errors(self, config: crate::debug_errors::DebugErrorsConfig) -> ServiceBuilder<Stack<crate::debug_errors::DebugErrorsLayer, L>>;
 }
 
 mod sealed {
@@ -158,5 +174,25 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         config: crate::singleflight::SingleflightConfig,
     ) -> ServiceBuilder<Stack<crate::singleflight::SingleflightLayer, L>> {
         self.layer(crate::singleflight::SingleflightLayer::new(config))
+    }
+
+    #[cfg(feature = "cors")]
+    fn plumego_cors(self, layer: crate::cors::CorsLayer) -> ServiceBuilder<Stack<crate::cors::CorsLayer, L>> {
+        self.layer(layer)
+    }
+
+    #[cfg(feature = "compression")]
+    fn plumego_compression(self, config: crate::compression::CompressionConfig) -> ServiceBuilder<Stack<tower_http::compression::CompressionLayer<crate::compression::PlumegoPredicate>, L>> {
+        self.layer(crate::compression::compression_layer(config))
+    }
+
+    #[cfg(feature = "security-headers")]
+    fn plumego_security_headers(self, layer: crate::security_headers::SecurityHeadersLayer) -> ServiceBuilder<Stack<crate::security_headers::SecurityHeadersLayer, L>> {
+        self.layer(layer)
+    }
+
+    #[cfg(feature = "debug-errors")]
+    fn plumego_debug_errors(self, config: crate::debug_errors::DebugErrorsConfig) -> ServiceBuilder<Stack<crate::debug_errors::DebugErrorsLayer, L>> {
+        self.layer(crate::debug_errors::DebugErrorsLayer::new(config))
     }
 }
