@@ -108,3 +108,11 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
         }
     }
 }
+
+/// An empty body, so layers that answer on their own (tower-http's CORS
+/// preflight) can sit outside Plumego layers.
+impl<B> Default for ResponseBody<B> {
+    fn default() -> Self {
+        Self::empty()
+    }
+}

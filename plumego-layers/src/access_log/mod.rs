@@ -358,6 +358,20 @@ pin_project! {
     }
 }
 
+/// A body built outside this layer logs nothing.
+impl<B: Default> Default for AccessLogBody<B> {
+    fn default() -> Self {
+        Self {
+            inner: B::default(),
+            log: Finishing {
+                record: None,
+                status: StatusCode::OK,
+                bytes: 0,
+            },
+        }
+    }
+}
+
 impl<B> AccessLogBody<B> {
     fn new(inner: B, log: Finishing) -> Self {
         Self { inner, log }

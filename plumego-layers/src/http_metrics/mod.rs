@@ -396,6 +396,17 @@ pin_project! {
     }
 }
 
+/// A body built outside this layer (e.g. a CORS preflight answered by an
+/// outer layer) records nothing.
+impl<B: Default> Default for MetricsBody<B> {
+    fn default() -> Self {
+        Self {
+            inner: B::default(),
+            recorder: None,
+        }
+    }
+}
+
 impl<B> http_body::Body for MetricsBody<B>
 where
     B: http_body::Body,

@@ -438,6 +438,16 @@ pin_project! {
     }
 }
 
+/// A body built outside this layer ends no span.
+impl<B: Default> Default for TraceBody<B> {
+    fn default() -> Self {
+        Self {
+            inner: B::default(),
+            span: None,
+        }
+    }
+}
+
 impl<B> http_body::Body for TraceBody<B>
 where
     B: http_body::Body,
