@@ -22,6 +22,8 @@ pub struct AppState {
     pub service_name: String,
     /// The service version.
     pub version: String,
+    /// Metrics and tracing pipelines, kept alive with the handlers.
+    pub telemetry: crate::app::Telemetry,
 }
 
 /// A handler that receives the shared state with each request.
