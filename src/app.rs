@@ -171,7 +171,10 @@ impl App {
         Ok(&mut self.config)
     }
 
-    fn mutable(&mut self, operation: impl FnOnce() -> String) -> Result<&mut RouterBuilder<Body>, AppError> {
+    fn mutable(
+        &mut self,
+        operation: impl FnOnce() -> String,
+    ) -> Result<&mut RouterBuilder<Body>, AppError> {
         if self.prepared.is_some() {
             return Err(AppError::Prepared {
                 operation: operation(),
@@ -183,13 +186,22 @@ impl App {
     method_helpers! { get => GET, post => POST, put => PUT, patch => PATCH, delete => DELETE }
 
     /// Registers `service` for `method`.
-    pub fn route<S: IntoRoute<Body>>(&mut self, method: Method, path: &str, service: S) -> Result<RouteRef<'_, Body>, AppError> {
+    pub fn route<S: IntoRoute<Body>>(
+        &mut self,
+        method: Method,
+        path: &str,
+        service: S,
+    ) -> Result<RouteRef<'_, Body>, AppError> {
         let op = || format!("add_route method={method} path={path}");
         Ok(self.mutable(op)?.route(method.clone(), path, service)?)
     }
 
     /// Registers `service` for every method.
-    pub fn any<S: IntoRoute<Body>>(&mut self, path: &str, service: S) -> Result<RouteRef<'_, Body>, AppError> {
+    pub fn any<S: IntoRoute<Body>>(
+        &mut self,
+        path: &str,
+        service: S,
+    ) -> Result<RouteRef<'_, Body>, AppError> {
         let op = || format!("add_route method=ANY path={path}");
         Ok(self.mutable(op)?.any(path, service)?)
     }
@@ -204,7 +216,11 @@ impl App {
     }
 
     /// Mounts any tower service under a prefix.
-    pub fn nest_service<S: IntoRoute<Body>>(&mut self, prefix: &str, service: S) -> Result<(), AppError> {
+    pub fn nest_service<S: IntoRoute<Body>>(
+        &mut self,
+        prefix: &str,
+        service: S,
+    ) -> Result<(), AppError> {
         let op = || format!("nest_service prefix={prefix}");
         Ok(self.mutable(op)?.nest_service(prefix, service)?)
     }
@@ -310,11 +326,17 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` completes, then drains gracefully.
-    pub async fn serve<F>(self, listener: tokio::net::TcpListener, shutdown: F) -> Result<ServeReport, AppError>
+    pub async fn serve<F>(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: F,
+    ) -> Result<ServeReport, AppError>
     where
         F: Future<Output = ()> + Send,
     {
-        let Prepared { service, server, .. } = self.take_prepared()?;
+        let Prepared {
+            service, server, ..
+        } = self.take_prepared()?;
         let service = service.map_request(|req: Request<hyper::body::Incoming>| req.map(Body::new));
         Ok(server.serve(listener, service, shutdown).await)
     }
@@ -323,7 +345,9 @@ impl App {
     pub async fn run(self) -> Result<ServeReport, AppError> {
         let prepared = self.take_prepared()?;
         let listener = prepared.server.bind().await.map_err(AppError::Server)?;
-        let Prepared { service, server, .. } = prepared;
+        let Prepared {
+            service, server, ..
+        } = prepared;
         let service = service.map_request(|req: Request<hyper::body::Incoming>| req.map(Body::new));
         Ok(server.serve(listener, service, shutdown_signal()).await)
     }

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, black_box};
 use http::{Request, Response, StatusCode};
+use plumego_benches::alloc::{Counting, thread_allocations};
 use plumego_benches::scenario::{self, Peers, Scenario, dispatch, request};
 use plumego_core::Body;
 use plumego_router::tree::Params;
-use plumego_benches::alloc::{Counting, thread_allocations};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -158,7 +158,10 @@ fn floor_allocations(insert: bool) -> f64 {
     const ROUNDS: usize = 2000;
     let (a0, _) = thread_allocations();
     for _ in 0..ROUNDS {
-        assert_eq!(dispatch(&mut svc, request(&http::Method::GET, &uri)), StatusCode::OK);
+        assert_eq!(
+            dispatch(&mut svc, request(&http::Method::GET, &uri)),
+            StatusCode::OK
+        );
     }
     (thread_allocations().0 - a0) as f64 / ROUNDS as f64
 }

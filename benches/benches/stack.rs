@@ -42,8 +42,13 @@ fn output_dir() -> PathBuf {
 }
 
 fn empty_handler<B: Send + 'static>()
--> impl Service<Request<B>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone + Send + 'static {
-    tower::service_fn(|_req: Request<B>| async { Ok::<_, Infallible>(Response::new(Body::empty())) })
+-> impl Service<Request<B>, Response = Response<Body>, Error = Infallible, Future: Send>
++ Clone
++ Send
++ 'static {
+    tower::service_fn(|_req: Request<B>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    })
 }
 
 fn boxed<S, B, E>(svc: S) -> Svc
@@ -67,14 +72,22 @@ where
 
 /// Plumego's recommended stack (outermost first).
 fn plumego_stack() -> Svc {
-    let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build().meter("bench");
-    let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build().tracer("bench");
+    let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .build()
+        .meter("bench");
+    let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .build()
+        .tracer("bench");
     let stack = ServiceBuilder::new()
         .plumego_request_id(RequestIdConfig::default())
         .plumego_recovery()
         .plumego_body_limit(BodyLimitConfig::default())
         .plumego_timeout(TimeoutConfig::default())
-        .plumego_cors(CorsOptions::default().into_layer().expect("valid CORS options"))
+        .plumego_cors(
+            CorsOptions::default()
+                .into_layer()
+                .expect("valid CORS options"),
+        )
         .plumego_security_headers(
             SecurityHeadersLayer::new(SecurityHeadersConfig::default()).expect("valid headers"),
         )
@@ -126,7 +139,13 @@ fn request() -> Request<Body> {
 /// One request, body drained (so body-end hooks such as the access log run).
 fn run(svc: &mut Svc) {
     block_on(async {
-        let res = svc.ready().await.expect("ready").call(request()).await.expect("response");
+        let res = svc
+            .ready()
+            .await
+            .expect("ready")
+            .call(request())
+            .await
+            .expect("response");
         let body = res.into_body();
         let _ = http_body_util::BodyExt::collect(body).await;
     })
@@ -139,7 +158,10 @@ const STACKS: [(&str, fn() -> Svc); 3] = [
 ];
 
 fn median_ns(id: &str) -> Option<f64> {
-    let path = output_dir().join("stack").join(id).join("new/estimates.json");
+    let path = output_dir()
+        .join("stack")
+        .join(id)
+        .join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let key = "\"median\":{\"confidence_interval\":{\"confidence_level\":0.95,\"lower_bound\":";
     let rest = &text[text.find(key)? + key.len()..];
@@ -153,7 +175,10 @@ fn median_ns(id: &str) -> Option<f64> {
 }
 
 fn allocations(make: fn() -> Svc) -> (f64, f64) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let _guard = rt.enter();
     let mut svc = make();
     run(&mut svc);
@@ -163,7 +188,10 @@ fn allocations(make: fn() -> Svc) -> (f64, f64) {
         run(&mut svc);
     }
     let (a1, b1) = thread_allocations();
-    ((a1 - a0) as f64 / ROUNDS as f64, (b1 - b0) as f64 / ROUNDS as f64)
+    (
+        (a1 - a0) as f64 / ROUNDS as f64,
+        (b1 - b0) as f64 / ROUNDS as f64,
+    )
 }
 
 fn main() {
@@ -173,7 +201,10 @@ fn main() {
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
     // The timeout layers need a runtime's timer.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     {
         let _guard = rt.enter();
         let mut group = c.benchmark_group("stack");
@@ -185,7 +216,10 @@ fn main() {
     }
     c.final_summary();
     let mut out = String::new();
-    let _ = writeln!(out, "| stack | ns/req | added ns | allocs/req | added allocs | bytes/req |");
+    let _ = writeln!(
+        out,
+        "| stack | ns/req | added ns | allocs/req | added allocs | bytes/req |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     let base_ns = median_ns("handler_only").unwrap_or(0.0);
     let (base_allocs, _) = allocations(STACKS[0].1);

@@ -30,7 +30,12 @@ pub struct Scenario {
 fn get(paths: &[&str]) -> Vec<(Method, Uri)> {
     paths
         .iter()
-        .map(|p| (Method::GET, Uri::from_maybe_shared(p.to_string()).expect("valid uri")))
+        .map(|p| {
+            (
+                Method::GET,
+                Uri::from_maybe_shared(p.to_string()).expect("valid uri"),
+            )
+        })
         .collect()
 }
 
@@ -56,11 +61,20 @@ pub fn all() -> Vec<Scenario> {
         expect: StatusCode::OK,
         parallel,
     };
-    let static3 = routes(Method::GET, ["/about", "/contact", "/api/v1/health"].map(String::from));
-    let five_methods: Vec<_> = [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH]
-        .into_iter()
-        .map(|m| (m, "/api/resource/:id".to_owned()))
-        .collect();
+    let static3 = routes(
+        Method::GET,
+        ["/about", "/contact", "/api/v1/health"].map(String::from),
+    );
+    let five_methods: Vec<_> = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ]
+    .into_iter()
+    .map(|m| (m, "/api/resource/:id".to_owned()))
+    .collect();
     let github_paths: Vec<String> = GITHUB
         .iter()
         .map(|r| {
@@ -72,15 +86,33 @@ pub fn all() -> Vec<Scenario> {
         .collect();
     vec![
         s("static", static3.clone(), get(&["/about"]), false),
-        s("param1", routes(Method::GET, ["/users/:id".into()]), get(&["/users/123"]), false),
-        s("param2", routes(Method::GET, ["/users/:id/posts/:postId".into()]), get(&["/users/123/posts/456"]), false),
+        s(
+            "param1",
+            routes(Method::GET, ["/users/:id".into()]),
+            get(&["/users/123"]),
+            false,
+        ),
+        s(
+            "param2",
+            routes(Method::GET, ["/users/:id/posts/:postId".into()]),
+            get(&["/users/123/posts/456"]),
+            false,
+        ),
         s(
             "param4",
-            routes(Method::GET, ["/api/v1/users/:userId/orgs/:orgId/teams/:teamId/members/:memberId".into()]),
+            routes(
+                Method::GET,
+                ["/api/v1/users/:userId/orgs/:orgId/teams/:teamId/members/:memberId".into()],
+            ),
             get(&["/api/v1/users/1/orgs/2/teams/3/members/4"]),
             false,
         ),
-        s("wildcard", routes(Method::GET, ["/static/*filepath".into()]), get(&["/static/css/main.css"]), false),
+        s(
+            "wildcard",
+            routes(Method::GET, ["/static/*filepath".into()]),
+            get(&["/static/css/main.css"]),
+            false,
+        ),
         s(
             "routes70",
             seventy(),
@@ -94,16 +126,37 @@ pub fn all() -> Vec<Scenario> {
             ]),
             false,
         ),
-        s("parallel_static", routes(Method::GET, ["/about".into()]), get(&["/about"]), true),
-        s("parallel_param", routes(Method::GET, ["/users/:id".into()]), get(&["/users/42"]), true),
+        s(
+            "parallel_static",
+            routes(Method::GET, ["/about".into()]),
+            get(&["/about"]),
+            true,
+        ),
+        s(
+            "parallel_param",
+            routes(Method::GET, ["/users/:id".into()]),
+            get(&["/users/42"]),
+            true,
+        ),
         s(
             "methods5",
             five_methods,
-            [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH]
-                .into_iter()
-                .zip(1..)
-                .map(|(m, i)| (m, Uri::from_maybe_shared(format!("/api/resource/{i}")).expect("uri")))
-                .collect(),
+            [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::PATCH,
+            ]
+            .into_iter()
+            .zip(1..)
+            .map(|(m, i)| {
+                (
+                    m,
+                    Uri::from_maybe_shared(format!("/api/resource/{i}")).expect("uri"),
+                )
+            })
+            .collect(),
             false,
         ),
         s(
@@ -191,7 +244,9 @@ impl Peers {
                 None => {
                     axum_paths.push((braced.clone(), vec![method.clone()]));
                     matchit.insert(braced, i).expect("valid matchit route");
-                    let slot = trie.insert(&tree::parse(pattern).expect("valid")).expect("no conflict");
+                    let slot = trie
+                        .insert(&tree::parse(pattern).expect("valid"))
+                        .expect("no conflict");
                     *slot = Some(i);
                 }
             }

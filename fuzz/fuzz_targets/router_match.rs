@@ -15,12 +15,17 @@ fuzz_target!(|data: (Vec<String>, Vec<String>)| {
     let (patterns, paths) = data;
     let mut builder = RouterBuilder::new();
     for pattern in &patterns {
-        let _ = builder.get(pattern, handler_fn(|_req: http::Request<Body>| async { "ok" }));
+        let _ = builder.get(
+            pattern,
+            handler_fn(|_req: http::Request<Body>| async { "ok" }),
+        );
         let _ = builder.url_for(pattern, &[("id", pattern)]);
     }
     let mut router = builder.build();
     for path in paths.iter().chain(&patterns) {
-        let Ok(uri) = http::Uri::try_from(path.as_str()) else { continue };
+        let Ok(uri) = http::Uri::try_from(path.as_str()) else {
+            continue;
+        };
         let mut req = http::Request::new(Body::empty());
         *req.uri_mut() = uri;
         let mut fut = pin!(router.call(req));

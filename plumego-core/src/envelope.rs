@@ -28,7 +28,11 @@ pub struct PendingRequestId;
 /// Responses without the [`PendingRequestId`] marker are left untouched, so
 /// calling this on every response is cheap and safe.
 pub fn attach_request_id(response: &mut Response, id: &RequestId) {
-    if response.extensions_mut().remove::<PendingRequestId>().is_none() {
+    if response
+        .extensions_mut()
+        .remove::<PendingRequestId>()
+        .is_none()
+    {
         return;
     }
     let Some(bytes) = response.body().as_bytes() else {
@@ -60,7 +64,11 @@ pub struct InvalidResponseStatus(pub StatusCode);
 
 impl std::fmt::Display for InvalidResponseStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid response status {}: success envelopes need 2xx", self.0.as_u16())
+        write!(
+            f,
+            "invalid response status {}: success envelopes need 2xx",
+            self.0.as_u16()
+        )
     }
 }
 
@@ -154,8 +162,10 @@ impl<T: Serialize> IntoResponse for Envelope<T> {
             Ok(bytes) => {
                 let mut res = Response::new(Body::from(bytes));
                 *res.status_mut() = self.status;
-                res.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
                 res.extensions_mut().insert(PendingRequestId);
                 res
             }

@@ -49,7 +49,9 @@ impl std::str::FromStr for LogFormat {
         match s.trim().to_ascii_lowercase().as_str() {
             "" | "text" => Ok(Self::Text),
             "json" => Ok(Self::Json),
-            other => Err(format!("unknown log format {other:?}: expected text or json")),
+            other => Err(format!(
+                "unknown log format {other:?}: expected text or json"
+            )),
         }
     }
 }
@@ -91,7 +93,9 @@ impl LogConfig {
         match &self.level {
             Some(level) => EnvFilter::try_new(level)
                 .map_err(|e| LogInitError(format!("invalid log level {level:?}: {e}"))),
-            None => Ok(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))),
+            None => {
+                Ok(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+            }
         }
     }
 }

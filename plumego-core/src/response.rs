@@ -189,19 +189,34 @@ mod tests {
         assert_eq!(h[header::CONTENT_TYPE], TEXT);
 
         let (_, h, b) = parts(String::from("s").into_response()).await;
-        assert_eq!((&h[header::CONTENT_TYPE], &b[..]), (&HeaderValue::from_static(TEXT), &b"s"[..]));
+        assert_eq!(
+            (&h[header::CONTENT_TYPE], &b[..]),
+            (&HeaderValue::from_static(TEXT), &b"s"[..])
+        );
 
         let (_, h, b) = parts(Cow::Borrowed("c").into_response()).await;
-        assert_eq!((&h[header::CONTENT_TYPE], &b[..]), (&HeaderValue::from_static(TEXT), &b"c"[..]));
+        assert_eq!(
+            (&h[header::CONTENT_TYPE], &b[..]),
+            (&HeaderValue::from_static(TEXT), &b"c"[..])
+        );
 
         let (_, h, b) = parts(Bytes::from_static(b"by").into_response()).await;
-        assert_eq!((&h[header::CONTENT_TYPE], &b[..]), (&HeaderValue::from_static(OCTETS), &b"by"[..]));
+        assert_eq!(
+            (&h[header::CONTENT_TYPE], &b[..]),
+            (&HeaderValue::from_static(OCTETS), &b"by"[..])
+        );
 
         let (_, h, b) = parts(vec![1u8, 2].into_response()).await;
-        assert_eq!((&h[header::CONTENT_TYPE], &b[..]), (&HeaderValue::from_static(OCTETS), &[1u8, 2][..]));
+        assert_eq!(
+            (&h[header::CONTENT_TYPE], &b[..]),
+            (&HeaderValue::from_static(OCTETS), &[1u8, 2][..])
+        );
 
         let (_, h, b) = parts((&b"sl"[..]).into_response()).await;
-        assert_eq!((&h[header::CONTENT_TYPE], &b[..]), (&HeaderValue::from_static(OCTETS), &b"sl"[..]));
+        assert_eq!(
+            (&h[header::CONTENT_TYPE], &b[..]),
+            (&HeaderValue::from_static(OCTETS), &b"sl"[..])
+        );
 
         let (s, h, b) = parts(().into_response()).await;
         assert_eq!((s, h.len(), b.len()), (StatusCode::OK, 0, 0));
@@ -220,7 +235,10 @@ mod tests {
         assert_eq!(h[header::CONTENT_TYPE], "text/html", "explicit headers win");
 
         let (s, h, _) = parts((StatusCode::IM_A_TEAPOT, headers, "x").into_response()).await;
-        assert_eq!((s, &h["x-a"]), (StatusCode::IM_A_TEAPOT, &HeaderValue::from_static("1")));
+        assert_eq!(
+            (s, &h["x-a"]),
+            (StatusCode::IM_A_TEAPOT, &HeaderValue::from_static("1"))
+        );
 
         let raw = http::Response::builder()
             .status(201)

@@ -34,7 +34,12 @@ impl HealthChecker for Check {
 }
 
 fn check(name: &'static str, fail: Option<&'static str>, critical: bool) -> Arc<dyn HealthChecker> {
-    Arc::new(Check { name, fail, critical, delay: Duration::ZERO })
+    Arc::new(Check {
+        name,
+        fail,
+        critical,
+        delay: Duration::ZERO,
+    })
 }
 
 async fn call(svc: ReadinessService) -> (u16, serde_json::Value) {
@@ -49,10 +54,17 @@ async fn call(svc: ReadinessService) -> (u16, serde_json::Value) {
 
 #[tokio::test]
 async fn readiness_200_when_all_components_pass() {
-    let (status, body) = call(ReadinessService::new([check("db", None, true), check("cache", None, true)])).await;
+    let (status, body) = call(ReadinessService::new([
+        check("db", None, true),
+        check("cache", None, true),
+    ]))
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["ready"], true);
-    assert_eq!(body["data"]["components"], serde_json::json!({"cache": true, "db": true}));
+    assert_eq!(
+        body["data"]["components"],
+        serde_json::json!({"cache": true, "db": true})
+    );
     assert!(body["data"]["timestamp"].as_str().unwrap().ends_with('Z'));
     assert_eq!(body["request_id"], "r1");
 }
@@ -83,23 +95,43 @@ async fn readiness_503_envelope_lists_every_failure() {
 
 #[tokio::test]
 async fn a_failing_non_critical_component_degrades_but_stays_ready() {
-    let (status, body) = call(ReadinessService::new([check("db", None, true), check("mail", Some("down"), false)])).await;
+    let (status, body) = call(ReadinessService::new([
+        check("db", None, true),
+        check("mail", Some("down"), false),
+    ]))
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(body["data"]["components"], serde_json::json!({"db": true, "mail": false}));
+    assert_eq!(
+        body["data"]["components"],
+        serde_json::json!({"db": true, "mail": false})
+    );
 }
 
 #[tokio::test]
 async fn a_hanging_check_times_out_as_a_failure() {
-    let slow: Arc<dyn HealthChecker> =
-        Arc::new(Check { name: "slow", fail: None, critical: true, delay: Duration::from_secs(30) });
-    let (status, body) = call(ReadinessService::new([slow]).timeout(Duration::from_millis(50))).await;
+    let slow: Arc<dyn HealthChecker> = Arc::new(Check {
+        name: "slow",
+        fail: None,
+        critical: true,
+        delay: Duration::from_secs(30),
+    });
+    let (status, body) =
+        call(ReadinessService::new([slow]).timeout(Duration::from_millis(50))).await;
     assert_eq!(status, 503);
-    assert!(body["error"]["details"]["slow"].as_str().unwrap().contains("timed out"));
+    assert!(
+        body["error"]["details"]["slow"]
+            .as_str()
+            .unwrap()
+            .contains("timed out")
+    );
 }
 
 #[tokio::test]
 async fn liveness_answers_ok() {
-    let res = LivenessService::new("api").oneshot(http::Request::new(())).await.unwrap();
+    let res = LivenessService::new("api")
+        .oneshot(http::Request::new(()))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let body: serde_json::Value =
         serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();

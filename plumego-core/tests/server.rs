@@ -26,7 +26,9 @@ async fn app(req: http::Request<hyper::body::Incoming>) -> String {
         "{:?} {} peer={}",
         req.version(),
         req.uri().path(),
-        req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
     )
 }
 
@@ -100,16 +102,24 @@ async fn serves_http1_and_h2c_with_the_peer_address() {
 
 #[tokio::test]
 async fn http2_can_be_switched_off() {
-    let server = start(ServerConfig { http2: false, ..config() }).await;
+    let server = start(ServerConfig {
+        http2: false,
+        ..config()
+    })
+    .await;
     let stream = TcpStream::connect(server.addr).await.unwrap();
-    let handshake =
-        hyper::client::conn::http2::handshake::<_, _, Empty<Bytes>>(TokioExecutor::new(), TokioIo::new(stream))
-            .await;
+    let handshake = hyper::client::conn::http2::handshake::<_, _, Empty<Bytes>>(
+        TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await;
     let refused = match handshake {
         Err(_) => true,
         Ok((mut sender, conn)) => {
             tokio::spawn(conn);
-            let req = http::Request::get("http://localhost/").body(Empty::new()).unwrap();
+            let req = http::Request::get("http://localhost/")
+                .body(Empty::new())
+                .unwrap();
             sender.send_request(req).await.is_err()
         }
     };
@@ -126,16 +136,32 @@ async fn graceful_shutdown_finishes_in_flight_and_refuses_new_connections() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     server.stop.send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(TcpStream::connect(addr).await.is_err(), "new connections are refused while draining");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "new connections are refused while draining"
+    );
     let (status, body) = slow.await.unwrap().expect("in-flight request completes");
-    assert_eq!((status.as_u16(), body.as_str()), (200, "HTTP/1.1 /slow peer=127.0.0.1"));
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (200, "HTTP/1.1 /slow peer=127.0.0.1")
+    );
     let report = server.done.await.unwrap();
-    assert_eq!(report, ServeReport { drained: true, aborted_connections: 0 });
+    assert_eq!(
+        report,
+        ServeReport {
+            drained: true,
+            aborted_connections: 0
+        }
+    );
 }
 
 #[tokio::test]
 async fn shutdown_gives_up_after_the_drain_timeout() {
-    let server = start(ServerConfig { drain_timeout: Duration::from_millis(200), ..config() }).await;
+    let server = start(ServerConfig {
+        drain_timeout: Duration::from_millis(200),
+        ..config()
+    })
+    .await;
     let addr = server.addr;
     let stuck = tokio::spawn(async move { get_h1(addr, "/forever").await });
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -143,8 +169,17 @@ async fn shutdown_gives_up_after_the_drain_timeout() {
     server.stop.send(()).unwrap();
     let report = server.done.await.unwrap();
     assert!(t0.elapsed() < Duration::from_secs(5));
-    assert_eq!(report, ServeReport { drained: false, aborted_connections: 1 });
-    assert!(stuck.await.unwrap().is_err(), "the aborted request's connection is closed");
+    assert_eq!(
+        report,
+        ServeReport {
+            drained: false,
+            aborted_connections: 1
+        }
+    );
+    assert!(
+        stuck.await.unwrap().is_err(),
+        "the aborted request's connection is closed"
+    );
 }
 
 #[tokio::test]
@@ -155,13 +190,19 @@ async fn header_read_timeout_closes_slow_header_connections() {
     })
     .await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut buf)).await;
     // Without the timeout the connection would stay open and this would elapse.
     let _closed_by_eof_or_reset = read.expect("the server closes the connection well before 3 s");
     let text = String::from_utf8_lossy(&buf);
-    assert!(!text.contains("200 OK"), "no response to an unfinished head: {text}");
+    assert!(
+        !text.contains("200 OK"),
+        "no response to an unfinished head: {text}"
+    );
     // A well-behaved client still gets served.
     assert_eq!(get_h1(server.addr, "/ok").await.unwrap().0, 200);
     server.stop.send(()).unwrap();
@@ -169,11 +210,19 @@ async fn header_read_timeout_closes_slow_header_connections() {
 
 #[tokio::test]
 async fn run_rejects_an_invalid_config_before_binding() {
-    let err = Server::new(ServerConfig { addr: "not an address".into(), ..config() }).unwrap_err();
+    let err = Server::new(ServerConfig {
+        addr: "not an address".into(),
+        ..config()
+    })
+    .unwrap_err();
     assert!(err.to_string().contains("invalid server address"));
     // Binding a taken port is a clear error too.
     let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = Server::new(ServerConfig { addr: taken.local_addr().unwrap().to_string(), ..config() }).unwrap();
+    let server = Server::new(ServerConfig {
+        addr: taken.local_addr().unwrap().to_string(),
+        ..config()
+    })
+    .unwrap();
     let err = server.bind().await.unwrap_err().to_string();
     assert!(err.starts_with("bind 127.0.0.1:"), "{err}");
     let _ = Body::empty();
@@ -194,7 +243,10 @@ mod tls {
         std::fs::write(&cert_path, cert.cert.pem()).unwrap();
         std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
         let server = start(ServerConfig {
-            tls: Some(plumego_core::server::TlsFiles { cert: cert_path, key: key_path }),
+            tls: Some(plumego_core::server::TlsFiles {
+                cert: cert_path,
+                key: key_path,
+            }),
             ..config()
         })
         .await;
@@ -215,21 +267,29 @@ mod tls {
             let tls = connector.connect(name, tcp).await.unwrap();
             assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
             let io = TokioIo::new(tls);
-            let req = http::Request::get("https://localhost/secure").body(Empty::<Bytes>::new()).unwrap();
+            let req = http::Request::get("https://localhost/secure")
+                .body(Empty::<Bytes>::new())
+                .unwrap();
             let res = if alpn == b"h2" {
-                let (mut s, c) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.unwrap();
+                let (mut s, c) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .unwrap();
                 tokio::spawn(c);
                 s.send_request(req).await.unwrap()
             } else {
                 let (mut s, c) = hyper::client::conn::http1::handshake(io).await.unwrap();
                 tokio::spawn(c);
                 let mut req = req;
-                req.headers_mut().insert("host", http::HeaderValue::from_static("localhost"));
+                req.headers_mut()
+                    .insert("host", http::HeaderValue::from_static("localhost"));
                 s.send_request(req).await.unwrap()
             };
             assert_eq!(res.status(), 200);
             let body = res.into_body().collect().await.unwrap().to_bytes();
-            assert!(String::from_utf8_lossy(&body).starts_with(expect), "{body:?}");
+            assert!(
+                String::from_utf8_lossy(&body).starts_with(expect),
+                "{body:?}"
+            );
         }
         server.stop.send(()).unwrap();
         let _ = std::fs::remove_dir_all(dir);
@@ -245,6 +305,10 @@ mod tls {
             ..config()
         })
         .unwrap_err();
-        assert!(err.to_string().starts_with("load tls certificate: /nonexistent/cert.pem"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("load tls certificate: /nonexistent/cert.pem"),
+            "{err}"
+        );
     }
 }

@@ -62,7 +62,9 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project() {
             ResponseBodyProj::Inner { body } => body.poll_frame(cx),
-            ResponseBodyProj::Full { bytes } => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBodyProj::Full { bytes } => {
+                Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b))))
+            }
         }
     }
 
@@ -85,15 +87,20 @@ where
 
 /// The error envelope as a response of any layer body type, with the request
 /// id of the request it answers.
-pub fn envelope<B>(mut error: ApiError, request_id: Option<&RequestId>) -> http::Response<ResponseBody<B>> {
+pub fn envelope<B>(
+    mut error: ApiError,
+    request_id: Option<&RequestId>,
+) -> http::Response<ResponseBody<B>> {
     if let (None, Some(id)) = (error.request_id(), request_id) {
         error.set_request_id(id.clone());
     }
     let status: StatusCode = error.status();
     let mut res = http::Response::new(ResponseBody::full(error.to_json()));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     res
 }
 

@@ -29,9 +29,7 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
 
     /// See [`recovery`](crate::recovery).
     #[cfg(feature = "recovery")]
-    fn plumego_recovery(
-        self
-    ) -> ServiceBuilder<Stack<crate::recovery::RecoveryLayer, L>>;
+    fn plumego_recovery(self) -> ServiceBuilder<Stack<crate::recovery::RecoveryLayer, L>>;
 
     /// See [`body_limit`](crate::body_limit).
     #[cfg(feature = "body-limit")]
@@ -84,19 +82,33 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
 
     /// See [`cors`](crate::cors).
     #[cfg(feature = "cors")]
-    fn plumego_cors(self, layer: crate::cors::CorsLayer) -> ServiceBuilder<Stack<crate::cors::CorsLayer, L>>;
+    fn plumego_cors(
+        self,
+        layer: crate::cors::CorsLayer,
+    ) -> ServiceBuilder<Stack<crate::cors::CorsLayer, L>>;
 
     /// See [`compression`](crate::compression).
     #[cfg(feature = "compression")]
-    fn plumego_compression(self, config: crate::compression::CompressionConfig) -> ServiceBuilder<Stack<tower_http::compression::CompressionLayer<crate::compression::PlumegoPredicate>, L>>;
+    fn plumego_compression(
+        self,
+        config: crate::compression::CompressionConfig,
+    ) -> ServiceBuilder<
+        Stack<tower_http::compression::CompressionLayer<crate::compression::PlumegoPredicate>, L>,
+    >;
 
     /// See [`security_headers`](crate::security_headers).
     #[cfg(feature = "security-headers")]
-    fn plumego_security_headers(self, layer: crate::security_headers::SecurityHeadersLayer) -> ServiceBuilder<Stack<crate::security_headers::SecurityHeadersLayer, L>>;
+    fn plumego_security_headers(
+        self,
+        layer: crate::security_headers::SecurityHeadersLayer,
+    ) -> ServiceBuilder<Stack<crate::security_headers::SecurityHeadersLayer, L>>;
 
     /// See [`debug_errors`](crate::debug_errors).
     #[cfg(feature = "debug-errors")]
-    fn plumego_debug_errors(self, config: crate::debug_errors::DebugErrorsConfig) -> ServiceBuilder<Stack<crate::debug_errors::DebugErrorsLayer, L>>;
+    fn plumego_debug_errors(
+        self,
+        config: crate::debug_errors::DebugErrorsConfig,
+    ) -> ServiceBuilder<Stack<crate::debug_errors::DebugErrorsLayer, L>>;
 }
 
 mod sealed {
@@ -114,9 +126,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     }
 
     #[cfg(feature = "recovery")]
-    fn plumego_recovery(
-        self
-    ) -> ServiceBuilder<Stack<crate::recovery::RecoveryLayer, L>> {
+    fn plumego_recovery(self) -> ServiceBuilder<Stack<crate::recovery::RecoveryLayer, L>> {
         self.layer(crate::recovery::RecoveryLayer::new())
     }
 
@@ -177,22 +187,36 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     }
 
     #[cfg(feature = "cors")]
-    fn plumego_cors(self, layer: crate::cors::CorsLayer) -> ServiceBuilder<Stack<crate::cors::CorsLayer, L>> {
+    fn plumego_cors(
+        self,
+        layer: crate::cors::CorsLayer,
+    ) -> ServiceBuilder<Stack<crate::cors::CorsLayer, L>> {
         self.layer(layer)
     }
 
     #[cfg(feature = "compression")]
-    fn plumego_compression(self, config: crate::compression::CompressionConfig) -> ServiceBuilder<Stack<tower_http::compression::CompressionLayer<crate::compression::PlumegoPredicate>, L>> {
+    fn plumego_compression(
+        self,
+        config: crate::compression::CompressionConfig,
+    ) -> ServiceBuilder<
+        Stack<tower_http::compression::CompressionLayer<crate::compression::PlumegoPredicate>, L>,
+    > {
         self.layer(crate::compression::compression_layer(config))
     }
 
     #[cfg(feature = "security-headers")]
-    fn plumego_security_headers(self, layer: crate::security_headers::SecurityHeadersLayer) -> ServiceBuilder<Stack<crate::security_headers::SecurityHeadersLayer, L>> {
+    fn plumego_security_headers(
+        self,
+        layer: crate::security_headers::SecurityHeadersLayer,
+    ) -> ServiceBuilder<Stack<crate::security_headers::SecurityHeadersLayer, L>> {
         self.layer(layer)
     }
 
     #[cfg(feature = "debug-errors")]
-    fn plumego_debug_errors(self, config: crate::debug_errors::DebugErrorsConfig) -> ServiceBuilder<Stack<crate::debug_errors::DebugErrorsLayer, L>> {
+    fn plumego_debug_errors(
+        self,
+        config: crate::debug_errors::DebugErrorsConfig,
+    ) -> ServiceBuilder<Stack<crate::debug_errors::DebugErrorsLayer, L>> {
         self.layer(crate::debug_errors::DebugErrorsLayer::new(config))
     }
 }

@@ -34,15 +34,15 @@ use opentelemetry::trace::TracerProvider as _;
 use plumego_core::Body;
 use plumego_layers::access_log::{AccessLogConfig, AccessLogLayer};
 use plumego_layers::body_limit::{BodyLimitConfig, BodyLimitLayer};
+use plumego_layers::compression::{CompressionConfig, compression_layer};
 use plumego_layers::concurrency_limit::{ConcurrencyLimitConfig, ConcurrencyLimitLayer};
+use plumego_layers::cors::CorsOptions;
+use plumego_layers::debug_errors::{DebugErrorsConfig, DebugErrorsLayer};
 use plumego_layers::http_metrics::{HttpMetricsConfig, HttpMetricsLayer};
 use plumego_layers::recovery::RecoveryLayer;
 use plumego_layers::request_id::{RequestIdConfig, RequestIdLayer};
-use plumego_layers::singleflight::{SingleflightConfig, SingleflightLayer};
-use plumego_layers::compression::{CompressionConfig, compression_layer};
-use plumego_layers::cors::CorsOptions;
-use plumego_layers::debug_errors::{DebugErrorsConfig, DebugErrorsLayer};
 use plumego_layers::security_headers::{SecurityHeadersConfig, SecurityHeadersLayer};
+use plumego_layers::singleflight::{SingleflightConfig, SingleflightLayer};
 use plumego_layers::timeout::{TimeoutConfig, TimeoutLayer};
 use plumego_layers::trace::{TraceConfig, TraceLayer};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
@@ -66,7 +66,11 @@ struct Recorded<S> {
 impl<S> Layer<S> for Record {
     type Service = Recorded<S>;
     fn layer(&self, inner: S) -> Recorded<S> {
-        Recorded { inner, name: self.name, log: self.log.clone() }
+        Recorded {
+            inner,
+            name: self.name,
+            log: self.log.clone(),
+        }
     }
 }
 
@@ -85,7 +89,10 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        self.log.lock().unwrap().push(format!("{}:before", self.name));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{}:before", self.name));
         let fut = self.inner.call(req);
         let (name, log) = (self.name, self.log.clone());
         Box::pin(async move {
@@ -98,7 +105,11 @@ where
 
 fn handler<B: Send + 'static>(
     log: Log,
-) -> impl Service<Request<B>, Response = Response<Body>, Error = Infallible, Future: Send> + Clone + Send + Sync + 'static {
+) -> impl Service<Request<B>, Response = Response<Body>, Error = Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
     tower::service_fn(move |_req: Request<B>| {
         let log = log.clone();
         async move {
@@ -116,7 +127,10 @@ struct Endless {
 impl http_body::Body for Endless {
     type Data = Bytes;
     type Error = Infallible;
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         if self.sent {
             Poll::Pending
         } else {
@@ -128,27 +142,66 @@ impl http_body::Body for Endless {
 
 macro_rules! for_each_layer {
     ($check:ident) => {
-        mod request_id { use super::*; $check!(RequestIdLayer::new(RequestIdConfig::default())); }
-        mod recovery { use super::*; $check!(RecoveryLayer::new()); }
-        mod body_limit { use super::*; $check!(BodyLimitLayer::new(BodyLimitConfig::default())); }
-        mod timeout { use super::*; $check!(TimeoutLayer::new(TimeoutConfig::default())); }
-        mod concurrency_limit { use super::*; $check!(ConcurrencyLimitLayer::new(ConcurrencyLimitConfig::new(4).unwrap())); }
-        mod access_log { use super::*; $check!(AccessLogLayer::new(AccessLogConfig::default())); }
-        mod singleflight { use super::*; $check!(SingleflightLayer::new(SingleflightConfig::default())); }
+        mod request_id {
+            use super::*;
+            $check!(RequestIdLayer::new(RequestIdConfig::default()));
+        }
+        mod recovery {
+            use super::*;
+            $check!(RecoveryLayer::new());
+        }
+        mod body_limit {
+            use super::*;
+            $check!(BodyLimitLayer::new(BodyLimitConfig::default()));
+        }
+        mod timeout {
+            use super::*;
+            $check!(TimeoutLayer::new(TimeoutConfig::default()));
+        }
+        mod concurrency_limit {
+            use super::*;
+            $check!(ConcurrencyLimitLayer::new(
+                ConcurrencyLimitConfig::new(4).unwrap()
+            ));
+        }
+        mod access_log {
+            use super::*;
+            $check!(AccessLogLayer::new(AccessLogConfig::default()));
+        }
+        mod singleflight {
+            use super::*;
+            $check!(SingleflightLayer::new(SingleflightConfig::default()));
+        }
         mod http_metrics {
             use super::*;
             $check!(HttpMetricsLayer::new(HttpMetricsConfig::new(
-                opentelemetry_sdk::metrics::SdkMeterProvider::builder().build().meter("conformance")
+                opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+                    .build()
+                    .meter("conformance")
             )));
         }
-        mod cors { use super::*; $check!(CorsOptions::default().into_layer().unwrap()); }
-        mod compression { use super::*; $check!(compression_layer(CompressionConfig::default())); }
-        mod security_headers { use super::*; $check!(SecurityHeadersLayer::new(SecurityHeadersConfig::default()).unwrap()); }
-        mod debug_errors { use super::*; $check!(DebugErrorsLayer::new(DebugErrorsConfig::default())); }
+        mod cors {
+            use super::*;
+            $check!(CorsOptions::default().into_layer().unwrap());
+        }
+        mod compression {
+            use super::*;
+            $check!(compression_layer(CompressionConfig::default()));
+        }
+        mod security_headers {
+            use super::*;
+            $check!(SecurityHeadersLayer::new(SecurityHeadersConfig::default()).unwrap());
+        }
+        mod debug_errors {
+            use super::*;
+            $check!(DebugErrorsLayer::new(DebugErrorsConfig::default()));
+        }
         mod trace {
             use super::*;
             $check!(TraceLayer::new(TraceConfig::new(
-                opentelemetry_sdk::trace::SdkTracerProvider::builder().build().tracer("conformance")
+                opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                    .build()
+                    .tracer("conformance")
             )));
         }
     };
@@ -160,16 +213,31 @@ macro_rules! conformance {
         async fn inner_called_once_in_onion_order() {
             let log: Log = Arc::default();
             let svc = ServiceBuilder::new()
-                .layer(Record { name: "first", log: log.clone() })
+                .layer(Record {
+                    name: "first",
+                    log: log.clone(),
+                })
                 .layer($layer)
-                .layer(Record { name: "second", log: log.clone() })
+                .layer(Record {
+                    name: "second",
+                    log: log.clone(),
+                })
                 .service(handler(log.clone()));
-            let res = svc.oneshot(Request::get("/x").body(Body::empty()).unwrap()).await.unwrap();
+            let res = svc
+                .oneshot(Request::get("/x").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
             assert_eq!(res.status(), StatusCode::OK);
             assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "ok");
             assert_eq!(
                 *log.lock().unwrap(),
-                ["first:before", "second:before", "handler", "second:after", "first:after"]
+                [
+                    "first:before",
+                    "second:before",
+                    "handler",
+                    "second:after",
+                    "first:after"
+                ]
             );
         }
 
@@ -179,11 +247,22 @@ macro_rules! conformance {
             let mut routes = plumego_router::RouterBuilder::new();
             routes.get("/users/:id", handler(log.clone())).unwrap();
             let svc = ServiceBuilder::new().layer($layer).service(routes.build());
-            let res = svc.clone().oneshot(Request::get("/users/1").body(Body::empty()).unwrap()).await.unwrap();
+            let res = svc
+                .clone()
+                .oneshot(Request::get("/users/1").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
             assert_eq!(res.status(), StatusCode::OK);
-            let res = svc.oneshot(Request::get("/nope").body(Body::empty()).unwrap()).await.unwrap();
+            let res = svc
+                .oneshot(Request::get("/nope").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
             assert_eq!(res.status(), StatusCode::NOT_FOUND);
-            assert_eq!(res.headers()["content-type"], "application/json", "the 404 is an envelope");
+            assert_eq!(
+                res.headers()["content-type"],
+                "application/json",
+                "the 404 is an envelope"
+            );
             assert_eq!(log.lock().unwrap().len(), 1);
         }
 
@@ -192,7 +271,10 @@ macro_rules! conformance {
             let app = axum::Router::new()
                 .route("/", axum::routing::get(|| async { "axum" }))
                 .layer($layer);
-            let res = app.oneshot(Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+            let res = app
+                .oneshot(Request::get("/").body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
             assert_eq!(res.status(), StatusCode::OK);
             assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "axum");
         }
@@ -209,7 +291,10 @@ macro_rules! conformance {
                 .layer(RecoveryLayer::new())
                 .layer($layer)
                 .service(panicking);
-            let res = svc.oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+            let res = svc
+                .oneshot(Request::get("/").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
             assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
             assert_eq!(res.headers()["content-type"], "application/json");
             let body = res.into_body().collect().await.unwrap().to_bytes();
@@ -222,7 +307,8 @@ macro_rules! conformance {
         async fn streaming_bodies_are_not_buffered() {
             let streaming = tower::service_fn(|_req: Request<_>| async {
                 let mut res = Response::new(Body::new(Endless { sent: false }));
-                res.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
+                res.headers_mut()
+                    .insert("content-type", "text/event-stream".parse().unwrap());
                 Ok::<_, Infallible>(res)
             });
             let svc = ServiceBuilder::new().layer($layer).service(streaming);

@@ -153,7 +153,10 @@ impl<B> RouteRef<'_, B> {
             }
             return Ok(self);
         }
-        if let Some(old) = self.builder.endpoints[self.index].name.replace(name.clone()) {
+        if let Some(old) = self.builder.endpoints[self.index]
+            .name
+            .replace(name.clone())
+        {
             self.builder.names.remove(&old);
         }
         self.builder.names.insert(name, self.index);
@@ -264,8 +267,9 @@ impl<B: Send + 'static> RouterBuilder<B> {
             ));
         }
         let full = join(prefix, path);
-        let pattern = tree::parse(&full)
-            .map_err(|e| RouteError::new(&method_name, &full, RouteErrorKind::Pattern(e.to_string())))?;
+        let pattern = tree::parse(&full).map_err(|e| {
+            RouteError::new(&method_name, &full, RouteErrorKind::Pattern(e.to_string()))
+        })?;
         let index = self.endpoints.len();
         let slot = self.tree.insert(&pattern).map_err(|e| {
             let kind = match e {
@@ -281,7 +285,11 @@ impl<B: Send + 'static> RouterBuilder<B> {
             None => leaf.any.is_some(),
         };
         if taken {
-            return Err(RouteError::new(&method_name, pattern.as_str(), RouteErrorKind::Duplicate));
+            return Err(RouteError::new(
+                &method_name,
+                pattern.as_str(),
+                RouteErrorKind::Duplicate,
+            ));
         }
         match &method {
             Some(m) => leaf.methods.push((m.clone(), index)),
@@ -299,9 +307,17 @@ impl<B: Send + 'static> RouterBuilder<B> {
         Ok(index)
     }
 
-    fn register(&mut self, method: Option<Method>, path: &str, route: Route<B>) -> Result<RouteRef<'_, B>, RouteError> {
+    fn register(
+        &mut self,
+        method: Option<Method>,
+        path: &str,
+        route: Route<B>,
+    ) -> Result<RouteRef<'_, B>, RouteError> {
         let index = self.add(method, "", path, route, false)?;
-        Ok(RouteRef { builder: self, index })
+        Ok(RouteRef {
+            builder: self,
+            index,
+        })
     }
 
     fn nest_at(&mut self, prefix: &str, route: Route<B>) -> Result<(), RouteError> {
@@ -343,7 +359,9 @@ pub struct Group<'a, B> {
 
 impl<B> std::fmt::Debug for Group<'_, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Group").field("prefix", &self.prefix).finish()
+        f.debug_struct("Group")
+            .field("prefix", &self.prefix)
+            .finish()
     }
 }
 
@@ -361,9 +379,17 @@ impl<B: Send + 'static> Group<'_, B> {
         self
     }
 
-    fn register(&mut self, method: Option<Method>, path: &str, route: Route<B>) -> Result<RouteRef<'_, B>, RouteError> {
+    fn register(
+        &mut self,
+        method: Option<Method>,
+        path: &str,
+        route: Route<B>,
+    ) -> Result<RouteRef<'_, B>, RouteError> {
         let index = self.builder.add(method, &self.prefix, path, route, false)?;
-        Ok(RouteRef { builder: self.builder, index })
+        Ok(RouteRef {
+            builder: self.builder,
+            index,
+        })
     }
 
     fn nest_at(&mut self, prefix: &str, route: Route<B>) -> Result<(), RouteError> {

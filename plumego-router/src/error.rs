@@ -39,7 +39,11 @@ pub enum RouteErrorKind {
 }
 
 impl RouteError {
-    pub(crate) fn new(method: impl Into<String>, path: impl Into<String>, kind: RouteErrorKind) -> Self {
+    pub(crate) fn new(
+        method: impl Into<String>,
+        path: impl Into<String>,
+        kind: RouteErrorKind,
+    ) -> Self {
         Self {
             method: method.into(),
             path: path.into(),
@@ -69,7 +73,9 @@ impl fmt::Display for RouteError {
         match &self.kind {
             RouteErrorKind::Frozen => f.write_str("router is frozen"),
             RouteErrorKind::InvalidMethod => write!(f, "invalid method {:?}", self.method),
-            RouteErrorKind::Pattern(reason) | RouteErrorKind::Conflict(reason) => f.write_str(reason),
+            RouteErrorKind::Pattern(reason) | RouteErrorKind::Conflict(reason) => {
+                f.write_str(reason)
+            }
             RouteErrorKind::Duplicate => f.write_str("duplicate route registration"),
             RouteErrorKind::DuplicateName {
                 name,

@@ -2,8 +2,8 @@
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use crate::error::UrlError;
 use crate::builder::RouterBuilder;
+use crate::error::UrlError;
 use crate::service::Router;
 use crate::tree::{Pattern, Segment};
 

@@ -93,8 +93,10 @@ fn envelope_response(status: StatusCode, body: &Bytes) -> Response {
 pub fn plain_not_found<B: Send + 'static>() -> Route<B> {
     Route::new(plumego_core::handler_fn(|_req: http::Request<B>| async {
         let mut res = (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
-        res.headers_mut()
-            .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        res.headers_mut().insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
         res
     }))
 }
@@ -142,9 +144,13 @@ impl<B: Send + 'static> Router<B> {
                 methods: methods.into(),
                 config: builder.config,
                 fallback: builder.fallback,
-                not_found_body: ApiError::new(ErrorType::ResourceNotFound, "route not found").to_json(),
-                method_not_allowed_body: ApiError::new(ErrorType::MethodNotAllowed, "method not allowed")
+                not_found_body: ApiError::new(ErrorType::ResourceNotFound, "route not found")
                     .to_json(),
+                method_not_allowed_body: ApiError::new(
+                    ErrorType::MethodNotAllowed,
+                    "method not allowed",
+                )
+                .to_json(),
             }),
         }
     }
@@ -152,7 +158,13 @@ impl<B: Send + 'static> Router<B> {
     /// Every route, sorted by method then pattern.
     pub fn routes(&self) -> Vec<RouteDescription> {
         describe(self.inner.endpoints.iter().map(|e| {
-            (e.method.as_ref(), &e.pattern, &e.tags, e.nested, e.info.clone())
+            (
+                e.method.as_ref(),
+                &e.pattern,
+                &e.tags,
+                e.nested,
+                e.info.clone(),
+            )
         }))
     }
 }
@@ -167,12 +179,24 @@ impl<B> RouterBuilder<B> {
                 e.pattern.param_names(),
                 e.metadata.clone(),
             );
-            (e.method.as_ref(), &e.pattern, &e.tags, e.nested, Arc::new(info))
+            (
+                e.method.as_ref(),
+                &e.pattern,
+                &e.tags,
+                e.nested,
+                Arc::new(info),
+            )
         }))
     }
 }
 
-type Described<'a> = (Option<&'a Method>, &'a Pattern, &'a Vec<String>, bool, Arc<RouteInfo>);
+type Described<'a> = (
+    Option<&'a Method>,
+    &'a Pattern,
+    &'a Vec<String>,
+    bool,
+    Arc<RouteInfo>,
+);
 
 fn describe<'a>(endpoints: impl Iterator<Item = Described<'a>>) -> Vec<RouteDescription> {
     // A nested mount is two trie entries; list it once, by its prefix.
@@ -212,7 +236,10 @@ impl<B> Inner<B> {
         }
         params.clear();
         if method == Method::HEAD {
-            if let Some(leaf) = self.tree.find(path, params, |l| l.get(&Method::GET).is_some()) {
+            if let Some(leaf) = self
+                .tree
+                .find(path, params, |l| l.get(&Method::GET).is_some())
+            {
                 return leaf.get(&Method::GET);
             }
             params.clear();
@@ -227,7 +254,11 @@ impl<B> Inner<B> {
         let mut allowed: SmallVec<[&str; 8]> = SmallVec::new();
         for method in self.methods.iter() {
             params.clear();
-            if self.tree.find(path, &mut params, |l| l.get(method).is_some()).is_some() {
+            if self
+                .tree
+                .find(path, &mut params, |l| l.get(method).is_some())
+                .is_some()
+            {
                 allowed.push(method.as_str());
             }
         }
@@ -374,7 +405,8 @@ impl<B: Send + 'static> Service<http::Request<B>> for Router<B> {
                         }
                         None => {
                             return ready(
-                                ApiError::new(ErrorType::BadRequest, "invalid path").into_response(),
+                                ApiError::new(ErrorType::BadRequest, "invalid path")
+                                    .into_response(),
                             );
                         }
                     }
@@ -387,8 +419,10 @@ impl<B: Send + 'static> Service<http::Request<B>> for Router<B> {
             }
             Resolution::Redirect => ready(redirect_without_slash(req.uri())),
             Resolution::MethodNotAllowed(allow) => {
-                let mut res =
-                    envelope_response(StatusCode::METHOD_NOT_ALLOWED, &inner.method_not_allowed_body);
+                let mut res = envelope_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &inner.method_not_allowed_body,
+                );
                 res.headers_mut().insert(ALLOW, allow);
                 ready(res)
             }
@@ -399,7 +433,10 @@ impl<B: Send + 'static> Service<http::Request<B>> for Router<B> {
             }
             Resolution::NotFound => match &inner.fallback {
                 Some(fallback) => RouterFuture::route(fallback.call_ref(req), request_id, head),
-                None => ready(envelope_response(StatusCode::NOT_FOUND, &inner.not_found_body)),
+                None => ready(envelope_response(
+                    StatusCode::NOT_FOUND,
+                    &inner.not_found_body,
+                )),
             },
         }
     }
@@ -465,7 +502,8 @@ impl Future for RouterFuture {
 fn drop_body_keep_length(res: &mut Response) {
     if !res.headers().contains_key(CONTENT_LENGTH) {
         if let Some(len) = res.body().size_hint().exact() {
-            res.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+            res.headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(len));
         }
     }
     *res.body_mut() = Body::empty();

@@ -10,7 +10,13 @@ use plumego_router::{MethodMismatch, Router, RouterBuilder, TrailingSlash, plain
 use tower::ServiceExt;
 
 /// A handler that echoes which route answered and its parameters.
-fn echo(tag: &'static str) -> impl Clone + Send + Sync + 'static + tower::Service<Request<Body>, Response = Response, Error = Infallible, Future: Send> {
+fn echo(
+    tag: &'static str,
+) -> impl Clone
++ Send
++ Sync
++ 'static
++ tower::Service<Request<Body>, Response = Response, Error = Infallible, Future: Send> {
     handler_fn(move |req: Request<Body>| async move {
         let route = req.route().expect("route state is set");
         let params: Vec<String> = route.params().map(|(k, v)| format!("{k}={v}")).collect();
@@ -20,11 +26,19 @@ fn echo(tag: &'static str) -> impl Clone + Send + Sync + 'static + tower::Servic
 }
 
 async fn send(router: &Router, method: Method, uri: &str) -> (StatusCode, http::HeaderMap, String) {
-    let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
     let res = router.clone().oneshot(req).await.unwrap();
     let (parts, body) = res.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    (parts.status, parts.headers, String::from_utf8_lossy(&body).into_owned())
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }
 
 async fn get(router: &Router, uri: &str) -> (StatusCode, String) {
@@ -45,10 +59,19 @@ async fn priority_table_with_backtracking() {
     let r = b.build();
     assert_eq!(get(&r, "/users/new").await.1, "static /users/new");
     assert_eq!(get(&r, "/users/42").await.1, "param /users/:id id=42");
-    assert_eq!(get(&r, "/users/42/posts").await.1, "wild /users/*rest rest=42/posts");
-    assert_eq!(get(&r, "/files/public/x").await.1, "files-public /files/public/:id id=x");
+    assert_eq!(
+        get(&r, "/users/42/posts").await.1,
+        "wild /users/*rest rest=42/posts"
+    );
+    assert_eq!(
+        get(&r, "/files/public/x").await.1,
+        "files-public /files/public/:id id=x"
+    );
     // The Go router answers 404 here; we backtrack to the catch-all.
-    assert_eq!(get(&r, "/files/public/a/b").await.1, "files-wild /files/*path path=public/a/b");
+    assert_eq!(
+        get(&r, "/files/public/a/b").await.1,
+        "files-wild /files/*path path=public/a/b"
+    );
     assert_eq!(get(&r, "/a/b/c").await.1, "deep /a/b/*y y=c");
     assert_eq!(get(&r, "/a/c/d").await.1, "shallow /a/*x x=c/d");
     // A catch-all needs at least one segment.
@@ -64,7 +87,10 @@ async fn method_backtracking_prefers_a_lower_priority_route_with_the_method() {
     b.get("/users/:id", echo("get-param")).unwrap();
     let r = b.build();
     assert_eq!(get(&r, "/users/new").await.1, "get-param /users/:id id=new");
-    assert_eq!(send(&r, Method::POST, "/users/new").await.2, "post-static /users/new");
+    assert_eq!(
+        send(&r, Method::POST, "/users/new").await.2,
+        "post-static /users/new"
+    );
 }
 
 #[tokio::test]
@@ -74,10 +100,16 @@ async fn both_path_syntaxes_and_many_params() {
     let pattern: String = (0..12).map(|i| format!("/:p{i}")).collect();
     b.get(&format!("/many{pattern}"), echo("many")).unwrap();
     let r = b.build();
-    assert_eq!(get(&r, "/v/1/2/3/4").await.1, "braces /v/:a/:b/*rest a=1&b=2&rest=3/4");
+    assert_eq!(
+        get(&r, "/v/1/2/3/4").await.1,
+        "braces /v/:a/:b/*rest a=1&b=2&rest=3/4"
+    );
     let path: String = (0..12).map(|i| format!("/v{i}")).collect();
     let (_, body) = get(&r, &format!("/many{path}")).await;
-    assert!(body.ends_with("p10=v10&p11=v11"), "no parameter dropped: {body}");
+    assert!(
+        body.ends_with("p10=v10&p11=v11"),
+        "no parameter dropped: {body}"
+    );
 }
 
 #[tokio::test]
@@ -88,8 +120,14 @@ async fn params_are_percent_decoded_after_matching() {
     let r = b.build();
     // An encoded slash stays inside one parameter (Go split it and answered 404).
     assert_eq!(get(&r, "/users/a%2Fb").await.1, "user /users/:id id=a/b");
-    assert_eq!(get(&r, "/users/caf%C3%A9%20x").await.1, "user /users/:id id=café x");
-    assert_eq!(get(&r, "/files/a%20b/c").await.1, "files /files/*path path=a b/c");
+    assert_eq!(
+        get(&r, "/users/caf%C3%A9%20x").await.1,
+        "user /users/:id id=café x"
+    );
+    assert_eq!(
+        get(&r, "/files/a%20b/c").await.1,
+        "files /files/*path path=a b/c"
+    );
     // Invalid UTF-8 after decoding is a 400 envelope, not a panic or a lossy value.
     let (status, body) = get(&r, "/users/%FF").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -134,7 +172,11 @@ async fn trailing_slash_policies() {
 #[tokio::test]
 async fn head_falls_back_to_get_without_body_and_keeps_length() {
     let mut b = RouterBuilder::new();
-    b.get("/doc", handler_fn(|_r: Request<Body>| async { "twelve bytes" })).unwrap();
+    b.get(
+        "/doc",
+        handler_fn(|_r: Request<Body>| async { "twelve bytes" }),
+    )
+    .unwrap();
     b.any("/anything", echo("any")).unwrap();
     let r = b.build();
     let (status, headers, body) = send(&r, Method::HEAD, "/doc").await;
@@ -172,14 +214,23 @@ async fn method_not_allowed_has_sorted_allow_and_the_envelope() {
     );
     // HEAD is not duplicated when registered explicitly.
     let (status, headers, _) = send(&r, Method::POST, "/h").await;
-    assert_eq!((status, &headers["allow"]), (StatusCode::METHOD_NOT_ALLOWED, &"GET, HEAD".parse::<http::HeaderValue>().unwrap()));
+    assert_eq!(
+        (status, &headers["allow"]),
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            &"GET, HEAD".parse::<http::HeaderValue>().unwrap()
+        )
+    );
 
     // Go-compatible: a mismatch is a 404.
     let mut b = RouterBuilder::new();
     b.method_mismatch(MethodMismatch::NotFound);
     b.get("/items", echo("get")).unwrap();
     let r = b.build();
-    assert_eq!(send(&r, Method::DELETE, "/items").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&r, Method::DELETE, "/items").await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -195,7 +246,10 @@ async fn options_is_answered_automatically_unless_routed() {
     assert_eq!(headers["allow"], "GET, HEAD, OPTIONS, POST");
     assert_eq!(body, "");
     assert_eq!(send(&r, Method::OPTIONS, "/b").await.2, "own-options /b");
-    assert_eq!(send(&r, Method::OPTIONS, "/none").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&r, Method::OPTIONS, "/none").await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -210,12 +264,17 @@ async fn fallbacks() {
     b.fallback(plain_not_found());
     let r = b.build();
     let (status, headers, body) = send(&r, Method::GET, "/x").await;
-    assert_eq!((status, body.as_str()), (StatusCode::NOT_FOUND, "404 page not found\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::NOT_FOUND, "404 page not found\n")
+    );
     assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
     assert_eq!(headers["x-content-type-options"], "nosniff");
 
     let mut b = RouterBuilder::new();
-    b.fallback(handler_fn(|req: Request<Body>| async move { format!("custom {}", req.uri().path()) }));
+    b.fallback(handler_fn(|req: Request<Body>| async move {
+        format!("custom {}", req.uri().path())
+    }));
     let r = b.build();
     assert_eq!(get(&r, "/missing").await.1, "custom /missing");
 }

@@ -9,28 +9,50 @@ use plumego_core::{Body, IntoResponse, RequestExt, Response, handler_fn};
 use plumego_router::{Route, RouteErrorKind, Router, RouterBuilder, UrlError};
 use tower::{ServiceExt, service_fn};
 
-fn ok() -> impl Clone + Send + Sync + 'static + tower::Service<Request<Body>, Response = &'static str, Error = Infallible, Future: Send> {
+fn ok() -> impl Clone
++ Send
++ Sync
++ 'static
++ tower::Service<Request<Body>, Response = &'static str, Error = Infallible, Future: Send> {
     handler_fn(|_req: Request<Body>| async { "ok" })
         .map_response(|res: Response| if res.status() == 200 { "ok" } else { "?" })
 }
 
 async fn call(router: &Router, uri: &str) -> (StatusCode, http::HeaderMap, String) {
-    let res = router.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let res = router
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let (parts, body) = res.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    (parts.status, parts.headers, String::from_utf8_lossy(&body).into_owned())
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }
 
 #[derive(Clone, Debug, PartialEq)]
 struct Scope(&'static str);
 
 /// A layer that enforces the route's `Scope` metadata against an `x-scope` header.
-fn require_scope(inner: Route<Body>) -> impl Clone + Send + Sync + 'static + tower::Service<Request<Body>, Response = Response, Error = Infallible, Future: Send> {
+fn require_scope(
+    inner: Route<Body>,
+) -> impl Clone
++ Send
++ Sync
++ 'static
++ tower::Service<Request<Body>, Response = Response, Error = Infallible, Future: Send> {
     service_fn(move |req: Request<Body>| {
         let inner = inner.clone();
         async move {
             let needed = req.route().and_then(|r| r.metadata::<Scope>().cloned());
-            let given = req.headers().get("x-scope").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let given = req
+                .headers()
+                .get("x-scope")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             match needed {
                 Some(Scope(s)) if given.as_deref() != Some(s) => {
                     Ok::<_, Infallible>((StatusCode::FORBIDDEN, "forbidden").into_response())
@@ -56,9 +78,16 @@ async fn groups_nest_prefixes_and_scope_their_layers() {
                 res.headers_mut().insert("x-v1", "1".parse().unwrap());
                 res
             }));
-            v1.get("/items/:id", handler_fn(|req: Request<Body>| async move {
-                format!("{} {}", req.route().unwrap().pattern(), req.param("id").unwrap())
-            }))?
+            v1.get(
+                "/items/:id",
+                handler_fn(|req: Request<Body>| async move {
+                    format!(
+                        "{} {}",
+                        req.route().unwrap().pattern(),
+                        req.param("id").unwrap()
+                    )
+                }),
+            )?
             .name("item")?;
             Ok(())
         })
@@ -67,12 +96,24 @@ async fn groups_nest_prefixes_and_scope_their_layers() {
     let r = b.build();
     let (_, h, body) = call(&r, "/api/v1/items/7").await;
     assert_eq!(body, "/api/v1/items/:id 7");
-    assert_eq!((h.get("x-api").is_some(), h.get("x-v1").is_some()), (true, true));
+    assert_eq!(
+        (h.get("x-api").is_some(), h.get("x-v1").is_some()),
+        (true, true)
+    );
     let (_, h, _) = call(&r, "/api").await;
-    assert_eq!((h.get("x-api").is_some(), h.get("x-v1").is_some()), (true, false));
+    assert_eq!(
+        (h.get("x-api").is_some(), h.get("x-v1").is_some()),
+        (true, false)
+    );
     let (_, h, _) = call(&r, "/health").await;
-    assert!(h.get("x-api").is_none(), "group layers do not leak to other routes");
-    assert_eq!(r.url_for("item", &[("id", "a b")]).unwrap(), "/api/v1/items/a%20b");
+    assert!(
+        h.get("x-api").is_none(),
+        "group layers do not leak to other routes"
+    );
+    assert_eq!(
+        r.url_for("item", &[("id", "a b")]).unwrap(),
+        "/api/v1/items/a%20b"
+    );
 }
 
 #[tokio::test]
@@ -117,8 +158,14 @@ async fn route_metadata_drives_one_layer_for_many_routes() {
     let r = b.build();
     assert_eq!(call(&r, "/public").await.0, StatusCode::OK);
     assert_eq!(call(&r, "/admin").await.0, StatusCode::FORBIDDEN);
-    let req = Request::get("/admin").header("x-scope", "admin").body(Body::empty()).unwrap();
-    assert_eq!(r.clone().oneshot(req).await.unwrap().status(), StatusCode::OK);
+    let req = Request::get("/admin")
+        .header("x-scope", "admin")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        r.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
     let listed = r.routes();
     let admin = listed.iter().find(|d| d.pattern == "/admin").unwrap();
     assert_eq!(admin.metadata::<Scope>(), Some(&Scope("admin")));
@@ -128,15 +175,25 @@ async fn route_metadata_drives_one_layer_for_many_routes() {
 fn reverse_urls() {
     let mut b = RouterBuilder::<Body>::new();
     b.get("/", ok()).unwrap().name("root").unwrap();
-    b.get("/users/:id/files/*path", ok()).unwrap().name("file").unwrap();
+    b.get("/users/:id/files/*path", ok())
+        .unwrap()
+        .name("file")
+        .unwrap();
     let r = b.build();
     assert_eq!(r.url_for("root", &[]).unwrap(), "/");
     assert_eq!(
-        r.url_for("file", &[("id", "ü/1"), ("path", "a b/c?d")]).unwrap(),
+        r.url_for("file", &[("id", "ü/1"), ("path", "a b/c?d")])
+            .unwrap(),
         "/users/%C3%BC%2F1/files/a%20b/c%3Fd"
     );
-    assert_eq!(r.url_for("nope", &[]), Err(UrlError::NotFound("nope".into())));
-    assert_eq!(r.url_for("file", &[("id", "1")]), Err(UrlError::MissingParam("path".into())));
+    assert_eq!(
+        r.url_for("nope", &[]),
+        Err(UrlError::NotFound("nope".into()))
+    );
+    assert_eq!(
+        r.url_for("file", &[("id", "1")]),
+        Err(UrlError::MissingParam("path".into()))
+    );
     assert_eq!(
         r.url_for("file", &[("id", "1"), ("id", "2"), ("path", "x")]),
         Err(UrlError::DuplicateParam("id".into()))
@@ -145,16 +202,26 @@ fn reverse_urls() {
         r.url_for("file", &[("id", "1"), ("path", "x"), ("zz", "x")]),
         Err(UrlError::UnknownParam("zz".into()))
     );
-    assert_eq!(r.url_for("file", &[("id", ""), ("path", "x")]), Err(UrlError::EmptyParam("id".into())));
+    assert_eq!(
+        r.url_for("file", &[("id", ""), ("path", "x")]),
+        Err(UrlError::EmptyParam("id".into()))
+    );
     assert!(r.has_route("file"));
-    assert_eq!(UrlError::NotFound("x".into()).to_string(), "named route \"x\" not found");
+    assert_eq!(
+        UrlError::NotFound("x".into()).to_string(),
+        "named route \"x\" not found"
+    );
 }
 
 #[test]
 fn listing_is_sorted_and_serialisable() {
     let mut b = RouterBuilder::<Body>::new();
     b.post("/b", ok()).unwrap();
-    b.get("/b", ok()).unwrap().name("b.get").unwrap().tag("items");
+    b.get("/b", ok())
+        .unwrap()
+        .name("b.get")
+        .unwrap()
+        .tag("items");
     b.get("/a", ok()).unwrap();
     b.any("/z", ok()).unwrap();
     b.nest_service("/mount", ok()).unwrap();
@@ -173,10 +240,16 @@ fn registration_errors_are_results_with_go_messages() {
     let err = |r: Result<_, plumego_router::RouteError>| r.map(|_| ()).unwrap_err();
 
     let e = err(b.get("/users/:id", ok()).map(|_| ()));
-    assert_eq!(e.to_string(), "router add_route GET /users/:id: duplicate route registration");
+    assert_eq!(
+        e.to_string(),
+        "router add_route GET /users/:id: duplicate route registration"
+    );
     assert_eq!(e.kind(), &RouteErrorKind::Duplicate);
     // Same route in the other syntax is the same route.
-    assert_eq!(err(b.get("/users/{id}", ok()).map(|_| ())).kind(), &RouteErrorKind::Duplicate);
+    assert_eq!(
+        err(b.get("/users/{id}", ok()).map(|_| ())).kind(),
+        &RouteErrorKind::Duplicate
+    );
 
     let e = err(b.get("/users/:uid/posts", ok()).map(|_| ()));
     assert_eq!(
@@ -186,7 +259,10 @@ fn registration_errors_are_results_with_go_messages() {
     let e = err(b.get("/a//b", ok()).map(|_| ()));
     assert!(e.to_string().contains("empty path segment"), "{e}");
     let e = err(b.get("/x/*rest/more", ok()).map(|_| ()));
-    assert!(e.to_string().contains("non-terminal wildcard segment"), "{e}");
+    assert!(
+        e.to_string().contains("non-terminal wildcard segment"),
+        "{e}"
+    );
     let e = err(b.get("/x/:a/:a", ok()).map(|_| ()));
     assert!(e.to_string().contains("duplicate parameter name"), "{e}");
     let e = err(b.get("/x/:1bad", ok()).map(|_| ()));
@@ -206,9 +282,15 @@ fn registration_errors_are_results_with_go_messages() {
             Ok(())
         })
         .unwrap_err();
-    assert!(e.to_string().contains("duplicate route name \"user\" (already used by GET /users/:id)"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("duplicate route name \"user\" (already used by GET /users/:id)"),
+        "{e}"
+    );
     // Param names clash across the group prefix and the path.
-    let e = b.group("/t/:id", |g| g.get("/x/:id", ok()).map(|_| ())).unwrap_err();
+    let e = b
+        .group("/t/:id", |g| g.get("/x/:id", ok()).map(|_| ()))
+        .unwrap_err();
     assert!(e.to_string().contains("duplicate parameter name"), "{e}");
     // A custom method works.
     b.route_named("PURGE", "/cache", ok()).unwrap();

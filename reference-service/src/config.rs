@@ -137,7 +137,10 @@ impl Config {
                 }
             }
             // A missing default env file is normal; a missing explicit one is not.
-            Err(e) if e.not_found() && flags.env_file.is_none() && !env.contains_key("APP_ENV_FILE") => {}
+            Err(e)
+                if e.not_found()
+                    && flags.env_file.is_none()
+                    && !env.contains_key("APP_ENV_FILE") => {}
             Err(e) => return Err(ConfigError(format!("env file {}: {e}", env_file.display()))),
         }
         // The process environment wins over the file, including empty values
@@ -199,7 +202,8 @@ impl Config {
             self.request_timeout = Duration::from_millis(parse_u64("APP_REQUEST_TIMEOUT_MS", v)?);
         }
         if let Some(v) = vars.get("APP_SHUTDOWN_TIMEOUT_MS") {
-            self.server.drain_timeout = Duration::from_millis(parse_u64("APP_SHUTDOWN_TIMEOUT_MS", v)?);
+            self.server.drain_timeout =
+                Duration::from_millis(parse_u64("APP_SHUTDOWN_TIMEOUT_MS", v)?);
         }
         if let Some(v) = vars.get("APP_STORE") {
             self.store = parse_store(v, vars, &Flags::default())?;
@@ -238,13 +242,19 @@ impl Config {
             return Err(ConfigError("APP_SERVICE_NAME must not be empty".into()));
         }
         if self.request_timeout.is_zero() {
-            return Err(ConfigError("APP_REQUEST_TIMEOUT_MS must be positive".into()));
+            return Err(ConfigError(
+                "APP_REQUEST_TIMEOUT_MS must be positive".into(),
+            ));
         }
         Ok(())
     }
 }
 
-fn parse_store(value: &str, vars: &HashMap<String, String>, flags: &Flags) -> Result<StoreConfig, ConfigError> {
+fn parse_store(
+    value: &str,
+    vars: &HashMap<String, String>,
+    flags: &Flags,
+) -> Result<StoreConfig, ConfigError> {
     match value.trim() {
         "" | "embedded" => Ok(StoreConfig::Embedded(
             flags

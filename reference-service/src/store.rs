@@ -6,7 +6,9 @@ use crate::config::StoreConfig;
 use crate::domain::item::{ItemRepository, MemoryRepository};
 
 /// The item repository for `config`.
-pub fn open(config: &StoreConfig) -> Result<Arc<dyn ItemRepository>, Box<dyn std::error::Error + Send + Sync>> {
+pub fn open(
+    config: &StoreConfig,
+) -> Result<Arc<dyn ItemRepository>, Box<dyn std::error::Error + Send + Sync>> {
     match config {
         StoreConfig::Memory => Ok(Arc::new(MemoryRepository::new())),
         StoreConfig::Embedded(dir) => {

@@ -38,7 +38,13 @@ impl Reply {
     }
 }
 
-pub async fn send(svc: &AppService, method: Method, uri: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Reply {
+pub async fn send(
+    svc: &AppService,
+    method: Method,
+    uri: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut req = Request::builder().method(method).uri(uri);
     if body.is_some() {
         req = req.header("content-type", "application/json");

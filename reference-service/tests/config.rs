@@ -6,7 +6,10 @@ use std::time::Duration;
 use reference_service::config::{Config, Flags, StoreConfig};
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn env_file(contents: &str) -> tempfile_path::TempFile {
@@ -51,21 +54,44 @@ fn defaults() {
 
 #[test]
 fn precedence_defaults_file_env_flags() {
-    let file = env_file("APP_ADDR=127.0.0.1:1000\nAPP_SERVICE_NAME='from-file'\n# comment\nAPP_WRITE_KEY=filekey\nAPP_MAX_BODY_BYTES=10\n");
+    let file = env_file(
+        "APP_ADDR=127.0.0.1:1000\nAPP_SERVICE_NAME='from-file'\n# comment\nAPP_WRITE_KEY=filekey\nAPP_MAX_BODY_BYTES=10\n",
+    );
     let path = file.0.to_string_lossy().into_owned();
     let c = Config::load_from(&env(&[("APP_ENV_FILE", &path)]), &Flags::default()).unwrap();
-    assert_eq!((c.server.addr.as_str(), c.service_name.as_str(), c.max_body_bytes), ("127.0.0.1:1000", "from-file", 10));
+    assert_eq!(
+        (
+            c.server.addr.as_str(),
+            c.service_name.as_str(),
+            c.max_body_bytes
+        ),
+        ("127.0.0.1:1000", "from-file", 10)
+    );
     let c = Config::load_from(
-        &env(&[("APP_ENV_FILE", &path), ("APP_ADDR", "127.0.0.1:2000"), ("APP_WRITE_KEY", "")]),
+        &env(&[
+            ("APP_ENV_FILE", &path),
+            ("APP_ADDR", "127.0.0.1:2000"),
+            ("APP_WRITE_KEY", ""),
+        ]),
         &Flags::default(),
     )
     .unwrap();
     assert_eq!(c.server.addr, "127.0.0.1:2000", "env beats the file");
     assert_eq!(c.write_key, "", "an empty env value clears the file's");
-    let flags = Flags { addr: Some("127.0.0.1:3000".into()), ..Flags::default() };
-    let c = Config::load_from(&env(&[("APP_ENV_FILE", &path), ("APP_ADDR", "127.0.0.1:2000")]), &flags).unwrap();
+    let flags = Flags {
+        addr: Some("127.0.0.1:3000".into()),
+        ..Flags::default()
+    };
+    let c = Config::load_from(
+        &env(&[("APP_ENV_FILE", &path), ("APP_ADDR", "127.0.0.1:2000")]),
+        &flags,
+    )
+    .unwrap();
     assert_eq!(c.server.addr, "127.0.0.1:3000", "flags beat env");
-    let flags = Flags { env_file: Some(file.0.clone()), ..Flags::default() };
+    let flags = Flags {
+        env_file: Some(file.0.clone()),
+        ..Flags::default()
+    };
     let c = Config::load_from(&env(&[]), &flags).unwrap();
     assert_eq!(c.service_name, "from-file");
 }
@@ -74,7 +100,10 @@ fn precedence_defaults_file_env_flags() {
 fn each_variable() {
     let c = Config::load_from(
         &env(&[
-            ("APP_CORS_ALLOWED_ORIGINS", " https://a.example , ,https://b.example"),
+            (
+                "APP_CORS_ALLOWED_ORIGINS",
+                " https://a.example , ,https://b.example",
+            ),
             ("APP_STORE", "memory"),
             ("APP_DEBUG", "true"),
             ("APP_REQUEST_TIMEOUT_MS", "250"),
@@ -83,7 +112,10 @@ fn each_variable() {
         &Flags::default(),
     )
     .unwrap();
-    assert_eq!(c.cors_allowed_origins, ["https://a.example", "https://b.example"]);
+    assert_eq!(
+        c.cors_allowed_origins,
+        ["https://a.example", "https://b.example"]
+    );
     assert_eq!(c.store, StoreConfig::Memory);
     assert!(c.debug);
     assert_eq!(c.request_timeout, Duration::from_millis(250));
@@ -94,8 +126,15 @@ fn each_variable() {
 
 #[test]
 fn validation_errors_name_the_variable() {
-    let err = |pairs: &[(&str, &str)]| Config::load_from(&env(pairs), &Flags::default()).unwrap_err().to_string();
-    assert!(err(&[("APP_MAX_BODY_BYTES", "-1")]).contains("APP_MAX_BODY_BYTES=\"-1\": must not be negative"));
+    let err = |pairs: &[(&str, &str)]| {
+        Config::load_from(&env(pairs), &Flags::default())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(
+        err(&[("APP_MAX_BODY_BYTES", "-1")])
+            .contains("APP_MAX_BODY_BYTES=\"-1\": must not be negative")
+    );
     assert!(err(&[("APP_MAX_BODY_BYTES", "lots")]).contains("APP_MAX_BODY_BYTES"));
     assert!(err(&[("APP_ADDR", "")]).contains("APP_ADDR must not be empty"));
     assert!(err(&[("APP_ADDR", "nowhere")]).contains("invalid server address"));

@@ -21,7 +21,11 @@ struct Server {
 
 impl Server {
     fn start(envs: &[(&str, &str)]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_reference-service"));
         cmd.env_clear()
@@ -42,7 +46,11 @@ impl Server {
     }
 
     fn signal(&self, sig: &str) {
-        let status = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -67,7 +75,9 @@ impl Drop for Server {
 
 async fn h1(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     sender
 }
@@ -79,15 +89,24 @@ async fn call(
     body: Option<&str>,
 ) -> (StatusCode, serde_json::Value) {
     sender.ready().await.unwrap();
-    let mut req = Request::builder().method(method).uri(path).header("host", "localhost");
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
-    let req = req.body(Full::new(Bytes::from(body.unwrap_or("").to_owned()))).unwrap();
+    let req = req
+        .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
+        .unwrap();
     let res = sender.send_request(req).await.unwrap();
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let json = if bytes.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+    let json = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
     (status, json)
 }
 
@@ -98,21 +117,33 @@ async fn serves_http1_and_http2_then_stops_cleanly_on_sigterm() {
     let (status, info) = call(&mut client, Method::GET, "/api/info", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(info["data"]["service"], "plumego-reference");
-    let (status, created) = call(&mut client, Method::POST, "/api/v1/items", Some(r#"{"name":"e2e"}"#)).await;
+    let (status, created) = call(
+        &mut client,
+        Method::POST,
+        "/api/v1/items",
+        Some(r#"{"name":"e2e"}"#),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let id = created["data"]["id"].as_str().unwrap().to_owned();
 
     // HTTP/2 with prior knowledge (h2c).
     let stream = TcpStream::connect(server.addr).await.unwrap();
-    let (mut h2, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    let (mut h2, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
-    let req = Request::get(format!("http://localhost/api/v1/items/{id}")).body(Full::new(Bytes::new())).unwrap();
+    let req = Request::get(format!("http://localhost/api/v1/items/{id}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     let res = h2.send_request(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.version(), http::Version::HTTP_2);
     assert_eq!(res.headers()["content-type"], "application/json");
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
-    let body: serde_json::Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let body: serde_json::Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(body["data"]["name"], "e2e");
 
     server.signal("TERM");
@@ -153,7 +184,10 @@ async fn load_with_slowloris_has_no_errors() {
             slow.push(s);
         }
     }
-    assert!(slow.len() >= SLOWLORIS / 2, "slowloris connections were accepted");
+    assert!(
+        slow.len() >= SLOWLORIS / 2,
+        "slowloris connections were accepted"
+    );
 
     let ok = Arc::new(AtomicUsize::new(0));
     let bad = Arc::new(AtomicUsize::new(0));
@@ -179,6 +213,9 @@ async fn load_with_slowloris_has_no_errors() {
     }
     let (ok, bad) = (ok.load(Ordering::Relaxed), bad.load(Ordering::Relaxed));
     assert_eq!(bad, 0, "every valid request got 2xx");
-    assert!(ok > 1000, "the service kept serving under slowloris ({ok} requests in {DURATION:?})");
+    assert!(
+        ok > 1000,
+        "the service kept serving under slowloris ({ok} requests in {DURATION:?})"
+    );
     drop(slow);
 }

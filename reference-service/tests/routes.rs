@@ -13,7 +13,10 @@ use reference_service::handler::api::ENDPOINTS;
 fn routes() -> Vec<(String, String)> {
     let items = ItemService::new(Arc::new(MemoryRepository::new()));
     let app = reference_service::app::build(&config(), items).unwrap();
-    app.routes().into_iter().map(|r| (r.method, r.pattern)).collect()
+    app.routes()
+        .into_iter()
+        .map(|r| (r.method, r.pattern))
+        .collect()
 }
 
 #[test]
@@ -47,7 +50,10 @@ fn the_hello_list_matches_the_registered_routes() {
         .iter()
         .map(|e| (e.method.to_owned(), e.path.to_owned()))
         .collect();
-    assert_eq!(listed, registered, "api::ENDPOINTS drifted from the route table");
+    assert_eq!(
+        listed, registered,
+        "api::ENDPOINTS drifted from the route table"
+    );
     let mut sorted = ENDPOINTS.to_vec();
     sorted.sort_by_key(|e| (e.method, e.path));
     assert_eq!(sorted, ENDPOINTS, "ENDPOINTS is sorted by method then path");
@@ -56,16 +62,30 @@ fn the_hello_list_matches_the_registered_routes() {
 #[test]
 fn debug_routes_only_when_enabled() {
     let svc = service(&config());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        assert_eq!(send(&svc, Method::GET, "/_debug/routes.json", None, &[]).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            send(&svc, Method::GET, "/_debug/routes.json", None, &[])
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
         let mut cfg = config();
         cfg.debug = true;
         let svc = service(&cfg);
         let reply = send(&svc, Method::GET, "/_debug/routes.json", None, &[]).await;
         assert_eq!(reply.status, StatusCode::OK);
         let table = reply.json();
-        assert!(table.as_array().unwrap().iter().any(|r| r["path"] == "/api/v1/items/:id" && r["method"] == "PUT"));
+        assert!(
+            table
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["path"] == "/api/v1/items/:id" && r["method"] == "PUT")
+        );
     });
 }
 
@@ -75,17 +95,48 @@ async fn root_info_hello_and_greet() {
     let root = send(&svc, Method::GET, "/", None, &[]).await.json();
     assert_eq!(root["data"]["service"], "plumego-reference");
     assert_eq!(root["data"]["docs"], "/api/hello");
-    assert_eq!(root["request_id"].as_str().unwrap().len(), 12, "request ids are generated");
+    assert_eq!(
+        root["request_id"].as_str().unwrap().len(),
+        12,
+        "request ids are generated"
+    );
 
-    let hello = send(&svc, Method::GET, "/api/hello", None, &[]).await.json();
-    assert_eq!(hello["data"]["endpoints"].as_array().unwrap().len(), ENDPOINTS.len());
-    let info = send(&svc, Method::GET, "/api/info", None, &[("x-request-id", "given-id")]).await;
+    let hello = send(&svc, Method::GET, "/api/hello", None, &[])
+        .await
+        .json();
+    assert_eq!(
+        hello["data"]["endpoints"].as_array().unwrap().len(),
+        ENDPOINTS.len()
+    );
+    let info = send(
+        &svc,
+        Method::GET,
+        "/api/info",
+        None,
+        &[("x-request-id", "given-id")],
+    )
+    .await;
     assert_eq!(info.headers["x-request-id"], "given-id");
     assert_eq!(info.json()["request_id"], "given-id");
 
-    let greet = send(&svc, Method::GET, "/api/v1/greet?name=Ana%20Mar%C3%ADa", None, &[]).await.json();
+    let greet = send(
+        &svc,
+        Method::GET,
+        "/api/v1/greet?name=Ana%20Mar%C3%ADa",
+        None,
+        &[],
+    )
+    .await
+    .json();
     assert_eq!(greet["data"]["message"], "hello, Ana María");
-    let missing = send(&svc, Method::GET, "/api/v1/greet", None, &[("x-request-id", "r1")]).await;
+    let missing = send(
+        &svc,
+        Method::GET,
+        "/api/v1/greet",
+        None,
+        &[("x-request-id", "r1")],
+    )
+    .await;
     assert_eq!(missing.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         missing.body,

@@ -18,17 +18,23 @@ use tower::ServiceExt;
 fn service_with_test_routes(config: &Config) -> AppService {
     let items = ItemService::new(Arc::new(MemoryRepository::new()));
     let mut app = reference_service::app::build(config, items).unwrap();
-    app.get("/test/panic", handler_fn(|_req: plumego::Request| async {
-        if true {
-            panic!("secret panic payload");
-        }
-        "unreachable"
-    }))
+    app.get(
+        "/test/panic",
+        handler_fn(|_req: plumego::Request| async {
+            if true {
+                panic!("secret panic payload");
+            }
+            "unreachable"
+        }),
+    )
     .unwrap();
-    app.get("/test/slow", handler_fn(|_req: plumego::Request| async {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        "late"
-    }))
+    app.get(
+        "/test/slow",
+        handler_fn(|_req: plumego::Request| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }),
+    )
     .unwrap();
     app.into_service().unwrap()
 }
@@ -36,7 +42,14 @@ fn service_with_test_routes(config: &Config) -> AppService {
 #[tokio::test]
 async fn a_panic_becomes_the_500_envelope_with_request_id_and_security_headers() {
     let svc = service_with_test_routes(&config());
-    let reply = send(&svc, Method::GET, "/test/panic", None, &[("x-request-id", "p1")]).await;
+    let reply = send(
+        &svc,
+        Method::GET,
+        "/test/panic",
+        None,
+        &[("x-request-id", "p1")],
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(
         reply.body,
@@ -60,34 +73,75 @@ async fn oversized_bodies_get_413() {
     assert_eq!(json["error"]["code"], "REQUEST_BODY_TOO_LARGE");
     assert_eq!(json["error"]["details"]["max_bytes"], 16);
     // Within the limit still works.
-    let ok = send(&svc, Method::POST, "/api/v1/items", Some(r#"{"name":"a"}"#), &[]).await;
+    let ok = send(
+        &svc,
+        Method::POST,
+        "/api/v1/items",
+        Some(r#"{"name":"a"}"#),
+        &[],
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn cors_wildcard_by_default_and_strict_when_configured() {
     let svc = service_with_test_routes(&config());
-    let reply = send(&svc, Method::GET, "/api/info", None, &[("origin", "https://any.example")]).await;
+    let reply = send(
+        &svc,
+        Method::GET,
+        "/api/info",
+        None,
+        &[("origin", "https://any.example")],
+    )
+    .await;
     assert_eq!(reply.headers["access-control-allow-origin"], "*");
 
     let mut cfg = config();
     cfg.cors_allowed_origins = vec!["https://app.example".into()];
     let svc = service_with_test_routes(&cfg);
-    let allowed = send(&svc, Method::GET, "/api/info", None, &[("origin", "https://app.example")]).await;
-    assert_eq!(allowed.headers["access-control-allow-origin"], "https://app.example");
-    let denied = send(&svc, Method::GET, "/api/info", None, &[("origin", "https://evil.example")]).await;
-    assert_eq!(denied.status, StatusCode::OK, "a disallowed origin passes through");
+    let allowed = send(
+        &svc,
+        Method::GET,
+        "/api/info",
+        None,
+        &[("origin", "https://app.example")],
+    )
+    .await;
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let denied = send(
+        &svc,
+        Method::GET,
+        "/api/info",
+        None,
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(
+        denied.status,
+        StatusCode::OK,
+        "a disallowed origin passes through"
+    );
     assert!(denied.headers.get("access-control-allow-origin").is_none());
     let preflight = send(
         &svc,
         Method::OPTIONS,
         "/api/v1/items",
         None,
-        &[("origin", "https://app.example"), ("access-control-request-method", "POST")],
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "POST"),
+        ],
     )
     .await;
     assert_eq!(preflight.status, StatusCode::NO_CONTENT);
-    assert_eq!(preflight.headers["access-control-allow-origin"], "https://app.example");
+    assert_eq!(
+        preflight.headers["access-control-allow-origin"],
+        "https://app.example"
+    );
 }
 
 #[tokio::test]
@@ -97,10 +151,28 @@ async fn metrics_are_labelled_by_route_pattern() {
     send(&svc, Method::GET, "/api/v1/items/def", None, &[]).await;
     let metrics = send(&svc, Method::GET, "/metrics", None, &[]).await;
     assert_eq!(metrics.status, StatusCode::OK);
-    assert!(metrics.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
-    assert!(metrics.body.contains("http_server_request_duration_seconds"), "{}", metrics.body);
-    assert!(metrics.body.contains("http_route=\"/api/v1/items/:id\""), "{}", metrics.body);
-    assert!(!metrics.body.contains("/api/v1/items/abc"), "raw paths never become labels");
+    assert!(
+        metrics.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(
+        metrics
+            .body
+            .contains("http_server_request_duration_seconds"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics.body.contains("http_route=\"/api/v1/items/:id\""),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        !metrics.body.contains("/api/v1/items/abc"),
+        "raw paths never become labels"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -127,11 +199,17 @@ async fn trace_context_flows_from_traceparent() {
         Method::GET,
         "/api/info",
         None,
-        &[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")],
+        &[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )],
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
     let span_id = reply.headers["x-span-id"].to_str().unwrap();
     assert_eq!(span_id.len(), 16);
-    assert_ne!(span_id, "00f067aa0ba902b7", "the server span is a child, not the caller's span");
+    assert_ne!(
+        span_id, "00f067aa0ba902b7",
+        "the server span is a child, not the caller's span"
+    );
 }

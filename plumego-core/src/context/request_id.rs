@@ -35,7 +35,9 @@ impl RequestId {
 
     /// Normalises a header value (which must also be valid UTF-8).
     pub fn from_header(value: &HeaderValue) -> Option<Self> {
-        std::str::from_utf8(value.as_bytes()).ok().and_then(Self::new)
+        std::str::from_utf8(value.as_bytes())
+            .ok()
+            .and_then(Self::new)
     }
 
     /// The id.
@@ -70,7 +72,10 @@ mod tests {
     fn normalisation_edges() {
         assert!(RequestId::new("").is_none());
         assert!(RequestId::new("   \t ").is_none());
-        assert_eq!(RequestId::new(&"a".repeat(128)).unwrap().as_str().len(), 128);
+        assert_eq!(
+            RequestId::new(&"a".repeat(128)).unwrap().as_str().len(),
+            128
+        );
         assert!(RequestId::new(&"a".repeat(129)).is_none());
         // Trimming happens before the length check.
         assert!(RequestId::new(&format!("  {}  ", "a".repeat(128))).is_some());

@@ -108,7 +108,8 @@ impl RouteState {
     /// Appends the next parameter value (in declaration order).
     pub fn push_param(&mut self, value: &str) {
         self.values.extend_from_slice(value.as_bytes());
-        self.ends.push(u32::try_from(self.values.len()).unwrap_or(u32::MAX));
+        self.ends
+            .push(u32::try_from(self.values.len()).unwrap_or(u32::MAX));
     }
 
     /// Appends the next parameter value from its pieces (used while decoding).
@@ -116,7 +117,8 @@ impl RouteState {
         for piece in pieces {
             self.values.extend_from_slice(piece.as_bytes());
         }
-        self.ends.push(u32::try_from(self.values.len()).unwrap_or(u32::MAX));
+        self.ends
+            .push(u32::try_from(self.values.len()).unwrap_or(u32::MAX));
     }
 
     /// The route.
@@ -190,7 +192,12 @@ mod tests {
         struct Scope(&'static str);
         let mut meta = Extensions::new();
         meta.insert(Scope("items:write"));
-        let info = Arc::new(RouteInfo::new("/", Some("root".into()), Vec::<String>::new(), meta));
+        let info = Arc::new(RouteInfo::new(
+            "/",
+            Some("root".into()),
+            Vec::<String>::new(),
+            meta,
+        ));
         let state = RouteState::new(info);
         assert_eq!(state.metadata::<Scope>(), Some(&Scope("items:write")));
         assert_eq!(state.metadata::<u8>(), None);

@@ -46,7 +46,9 @@ impl TraceId {
 impl SpanId {
     /// Parses 16 hex digits (either case); all zeros is invalid.
     pub fn parse(s: &str) -> Option<Self> {
-        parse_hex(s, 16).and_then(|v| u64::try_from(v).ok()).map(Self)
+        parse_hex(s, 16)
+            .and_then(|v| u64::try_from(v).ok())
+            .map(Self)
     }
 
     /// From raw bytes; `None` when all zero.
@@ -131,7 +133,10 @@ mod tests {
         assert!(TraceId::parse("+bf92f3577b34da6a3ce929d0e0e4736").is_none());
         assert!(SpanId::parse("00f067aa0ba902b7").is_some());
         assert!(SpanId::parse("0000000000000000").is_none());
-        assert_eq!(SpanId::parse("00F067AA0BA902B7").unwrap().to_string(), "00f067aa0ba902b7");
+        assert_eq!(
+            SpanId::parse("00F067AA0BA902B7").unwrap().to_string(),
+            "00f067aa0ba902b7"
+        );
         let mut ctx = TraceContext::new(
             TraceId::from_bytes([1; 16]).unwrap(),
             SpanId::from_bytes([2; 8]).unwrap(),

@@ -58,7 +58,10 @@ impl ApiError {
 
     /// An error of this type with this message.
     pub fn new(error_type: ErrorType, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::builder().error_type(error_type).message(message).build()
+        Self::builder()
+            .error_type(error_type)
+            .message(message)
+            .build()
     }
 
     /// The HTTP status.
@@ -298,9 +301,7 @@ impl ErrorBuilder {
             None => {
                 let status = self.status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 if (400..=599).contains(&status.as_u16()) {
-                    let code = self
-                        .code
-                        .unwrap_or(Cow::Borrowed(code_for_status(status)));
+                    let code = self.code.unwrap_or(Cow::Borrowed(code_for_status(status)));
                     (status, Category::for_status(status), code)
                 } else {
                     (

@@ -224,7 +224,10 @@ mod tests {
         assert_eq!(ErrorType::Timeout.meta().status, 408);
         assert_eq!(ErrorType::GatewayTimeout.meta().status, 504);
         assert_eq!(ErrorType::GatewayTimeout.meta().category, Category::Timeout);
-        assert_eq!(ErrorType::PayloadTooLarge.meta().code, "REQUEST_BODY_TOO_LARGE");
+        assert_eq!(
+            ErrorType::PayloadTooLarge.meta().code,
+            "REQUEST_BODY_TOO_LARGE"
+        );
     }
 
     #[test]

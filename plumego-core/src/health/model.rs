@@ -200,7 +200,10 @@ mod tests {
             timestamp: "2026-01-02T03:04:05.5Z".into(),
             duration: Some(1500),
         };
-        let component = ComponentHealth { health: status, enabled: true };
+        let component = ComponentHealth {
+            health: status,
+            enabled: true,
+        };
         assert_eq!(
             serde_json::to_string(&component).unwrap(),
             r#"{"status":"degraded","timestamp":"2026-01-02T03:04:05.5Z","duration":1500,"enabled":true}"#
@@ -224,6 +227,9 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 120_000_000);
         assert_eq!(rfc3339_nanos(t), "2023-11-14T22:13:20.12Z");
         assert_eq!(rfc3339_seconds(t), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339_nanos(SystemTime::UNIX_EPOCH + Duration::from_secs(1)), "1970-01-01T00:00:01Z");
+        assert_eq!(
+            rfc3339_nanos(SystemTime::UNIX_EPOCH + Duration::from_secs(1)),
+            "1970-01-01T00:00:01Z"
+        );
     }
 }

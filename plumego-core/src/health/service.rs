@@ -133,9 +133,15 @@ impl<B> Service<Request<B>> for ReadinessService {
                 let components: serde_json::Map<_, _> = report
                     .components
                     .iter()
-                    .map(|(name, c)| (name.clone(), (c.health.status == HealthState::Healthy).into()))
+                    .map(|(name, c)| {
+                        (
+                            name.clone(),
+                            (c.health.status == HealthState::Healthy).into(),
+                        )
+                    })
                     .collect();
-                let mut data = json!({"ready": true, "timestamp": rfc3339_seconds(SystemTime::now())});
+                let mut data =
+                    json!({"ready": true, "timestamp": rfc3339_seconds(SystemTime::now())});
                 if !components.is_empty() {
                     data["components"] = components.into();
                 }

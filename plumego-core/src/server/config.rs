@@ -172,18 +172,32 @@ mod tests {
             f(&mut c);
             c.validate().unwrap_err().to_string()
         };
-        assert_eq!(bad(|c| c.addr = "  ".into()), "server address must not be empty");
+        assert_eq!(
+            bad(|c| c.addr = "  ".into()),
+            "server address must not be empty"
+        );
         assert!(bad(|c| c.addr = "localhost".into()).contains("invalid server address"));
         assert!(bad(|c| c.addr = ":99999".into()).contains("invalid server address"));
         assert!(bad(|c| c.max_header_bytes = 100).contains("too small"));
-        assert!(bad(|c| c.header_read_timeout = Some(Duration::ZERO)).contains("header_read_timeout"));
+        assert!(
+            bad(|c| c.header_read_timeout = Some(Duration::ZERO)).contains("header_read_timeout")
+        );
         assert_eq!(
-            bad(|c| c.tls = Some(TlsFiles { cert: "".into(), key: "k".into() })),
+            bad(|c| c.tls = Some(TlsFiles {
+                cert: "".into(),
+                key: "k".into()
+            })),
             "TLS enabled but certificate or key file not provided"
         );
-        let c = ServerConfig { addr: ":9000".into(), ..ServerConfig::default() };
+        let c = ServerConfig {
+            addr: ":9000".into(),
+            ..ServerConfig::default()
+        };
         assert_eq!(c.validate().unwrap(), "0.0.0.0:9000".parse().unwrap());
-        let c = ServerConfig { addr: "[::1]:80".into(), ..ServerConfig::default() };
+        let c = ServerConfig {
+            addr: "[::1]:80".into(),
+            ..ServerConfig::default()
+        };
         assert!(c.validate().unwrap().is_ipv6());
     }
 }

@@ -166,7 +166,9 @@ pub struct LifecycleGroup {
 impl fmt::Debug for LifecycleGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<_> = self.components.iter().map(|(n, _)| n).collect();
-        f.debug_struct("LifecycleGroup").field("components", &names).finish()
+        f.debug_struct("LifecycleGroup")
+            .field("components", &names)
+            .finish()
     }
 }
 
@@ -257,14 +259,22 @@ mod tests {
     use super::*;
     use std::sync::Mutex as StdMutex;
 
-    fn recording(log: &Arc<StdMutex<Vec<String>>>, name: &'static str, fail_start: bool) -> Component {
+    fn recording(
+        log: &Arc<StdMutex<Vec<String>>>,
+        name: &'static str,
+        fail_start: bool,
+    ) -> Component {
         let (a, b, c) = (log.clone(), log.clone(), log.clone());
         Component::new()
             .on_start(move || {
                 let log = a.clone();
                 async move {
                     log.lock().unwrap().push(format!("start {name}"));
-                    if fail_start { Err("boom".into()) } else { Ok(()) }
+                    if fail_start {
+                        Err("boom".into())
+                    } else {
+                        Ok(())
+                    }
                 }
             })
             .on_stop(move || {
@@ -278,7 +288,11 @@ mod tests {
                 let log = c.clone();
                 async move {
                     log.lock().unwrap().push(format!("ready {name}"));
-                    if name == "b" { Err("not yet".into()) } else { Ok(()) }
+                    if name == "b" {
+                        Err("not yet".into())
+                    } else {
+                        Ok(())
+                    }
                 }
             })
     }
@@ -298,7 +312,9 @@ mod tests {
         group.stop().await.unwrap();
         assert_eq!(
             *log.lock().unwrap(),
-            ["start a", "start b", "start c", "stop c", "stop b", "stop a"]
+            [
+                "start a", "start b", "start c", "stop c", "stop b", "stop a"
+            ]
         );
     }
 
@@ -331,7 +347,10 @@ mod tests {
             .add("inner", inner);
         outer.start().await.unwrap();
         let err = outer.ready().await.unwrap_err().to_string();
-        assert!(err.contains("core: \"inner\" not ready: core: \"b\" not ready: not yet"), "{err}");
+        assert!(
+            err.contains("core: \"inner\" not ready: core: \"b\" not ready: not yet"),
+            "{err}"
+        );
         outer.stop().await.unwrap();
         assert_eq!(log.lock().unwrap().last().unwrap(), "stop a");
     }

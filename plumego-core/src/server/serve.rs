@@ -200,7 +200,10 @@ impl Server {
         }
         drop(listener);
         let open = connections.len();
-        tracing::info!(open_connections = open, "shutting down: draining connections");
+        tracing::info!(
+            open_connections = open,
+            "shutting down: draining connections"
+        );
         drop(stop_tx);
         let drain = async { while connections.join_next().await.is_some() {} };
         let drained = tokio::time::timeout(self.config.drain_timeout, drain)
@@ -288,7 +291,9 @@ impl Connection {
             Protocols::Auto(builder) => drive!(builder.serve_connection_with_upgrades(io, service)),
             // The auto builder ignores `http1_only` for upgradable connections,
             // so HTTP/1-only serving uses hyper's own builder.
-            Protocols::Http1Only(builder) => drive!(builder.serve_connection(io, service).with_upgrades()),
+            Protocols::Http1Only(builder) => {
+                drive!(builder.serve_connection(io, service).with_upgrades())
+            }
         };
         if let Err(err) = result {
             tracing::debug!(error = %err, "connection ended with an error");

@@ -27,7 +27,9 @@ pub(crate) fn acceptor(files: &TlsFiles, http2: bool) -> Result<TlsAcceptor, Ser
     }
     let key = rustls_pemfile::private_key(&mut open(&files.key)?)
         .map_err(|e| ServerError::Tls(format!("{}: {e}", files.key.display())))?
-        .ok_or_else(|| ServerError::Tls(format!("{}: no private key found", files.key.display())))?;
+        .ok_or_else(|| {
+            ServerError::Tls(format!("{}: no private key found", files.key.display()))
+        })?;
     // An explicit provider, so a second one elsewhere in the build cannot make
     // rustls refuse to pick a default at run time.
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -145,7 +145,10 @@ mod tests {
             prev = next;
         }
         let last = RequestIdGenerator::decode(&prev).unwrap();
-        assert!(last.unix_ms > EPOCH_MS + 10_000, "rolled into later milliseconds");
+        assert!(
+            last.unix_ms > EPOCH_MS + 10_000,
+            "rolled into later milliseconds"
+        );
     }
 
     #[test]
@@ -155,7 +158,10 @@ mod tests {
             let handles: Vec<_> = (0..4)
                 .map(|_| s.spawn(|| (0..2000).map(|_| g.generate()).collect::<Vec<_>>()))
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
         });
         let mut sorted = ids.clone();
         sorted.sort();
@@ -167,6 +173,9 @@ mod tests {
     fn decode_rejects_bad_input() {
         assert!(RequestIdGenerator::decode("short").is_none());
         assert!(RequestIdGenerator::decode("!!!!!!!!!!!!").is_none());
-        assert!(RequestIdGenerator::decode("zzzzzzzzzzzz").is_none(), "overflows 64 bits");
+        assert!(
+            RequestIdGenerator::decode("zzzzzzzzzzzz").is_none(),
+            "overflows 64 bits"
+        );
     }
 }

@@ -164,7 +164,9 @@ where
                 .insert(self.config.header.clone(), id.header_value().clone());
         }
         req.extensions_mut()
-            .insert(tower_http::request_id::RequestId::new(id.header_value().clone()));
+            .insert(tower_http::request_id::RequestId::new(
+                id.header_value().clone(),
+            ));
         ResponseFuture {
             inner: self.inner.call(req),
             header: self.config.header.clone(),
@@ -193,7 +195,8 @@ where
         let this = self.project();
         let mut res = ready!(this.inner.poll(cx))?;
         if !res.headers().contains_key(&*this.header) {
-            res.headers_mut().insert(this.header.clone(), this.id.clone());
+            res.headers_mut()
+                .insert(this.header.clone(), this.id.clone());
         }
         Poll::Ready(Ok(res))
     }

@@ -27,19 +27,84 @@ pub struct Endpoint {
 /// The public endpoints, sorted by method then path. A test fails when this
 /// list and the registered routes drift apart.
 pub const ENDPOINTS: &[Endpoint] = &[
-    Endpoint { name: "items.delete", method: "DELETE", path: "/api/v1/items/:id", description: "Delete an item (write key)" },
-    Endpoint { name: "root", method: "GET", path: "/", description: "Service name and version" },
-    Endpoint { name: "hello", method: "GET", path: "/api/hello", description: "This list" },
-    Endpoint { name: "info", method: "GET", path: "/api/info", description: "Service, version and time" },
-    Endpoint { name: "greet", method: "GET", path: "/api/v1/greet", description: "Greets ?name=" },
-    Endpoint { name: "items.list", method: "GET", path: "/api/v1/items", description: "List items (?limit, ?offset)" },
-    Endpoint { name: "items.get", method: "GET", path: "/api/v1/items/:id", description: "One item" },
-    Endpoint { name: "health.live", method: "GET", path: "/healthz", description: "Liveness" },
-    Endpoint { name: "metrics", method: "GET", path: "/metrics", description: "Prometheus metrics" },
-    Endpoint { name: "health.ready", method: "GET", path: "/readyz", description: "Readiness (checks the store)" },
-    Endpoint { name: "items.patch", method: "PATCH", path: "/api/v1/items/:id", description: "Change some fields (write key)" },
-    Endpoint { name: "items.create", method: "POST", path: "/api/v1/items", description: "Create an item (write key, Idempotency-Key)" },
-    Endpoint { name: "items.replace", method: "PUT", path: "/api/v1/items/:id", description: "Replace an item (write key)" },
+    Endpoint {
+        name: "items.delete",
+        method: "DELETE",
+        path: "/api/v1/items/:id",
+        description: "Delete an item (write key)",
+    },
+    Endpoint {
+        name: "root",
+        method: "GET",
+        path: "/",
+        description: "Service name and version",
+    },
+    Endpoint {
+        name: "hello",
+        method: "GET",
+        path: "/api/hello",
+        description: "This list",
+    },
+    Endpoint {
+        name: "info",
+        method: "GET",
+        path: "/api/info",
+        description: "Service, version and time",
+    },
+    Endpoint {
+        name: "greet",
+        method: "GET",
+        path: "/api/v1/greet",
+        description: "Greets ?name=",
+    },
+    Endpoint {
+        name: "items.list",
+        method: "GET",
+        path: "/api/v1/items",
+        description: "List items (?limit, ?offset)",
+    },
+    Endpoint {
+        name: "items.get",
+        method: "GET",
+        path: "/api/v1/items/:id",
+        description: "One item",
+    },
+    Endpoint {
+        name: "health.live",
+        method: "GET",
+        path: "/healthz",
+        description: "Liveness",
+    },
+    Endpoint {
+        name: "metrics",
+        method: "GET",
+        path: "/metrics",
+        description: "Prometheus metrics",
+    },
+    Endpoint {
+        name: "health.ready",
+        method: "GET",
+        path: "/readyz",
+        description: "Readiness (checks the store)",
+    },
+    Endpoint {
+        name: "items.patch",
+        method: "PATCH",
+        path: "/api/v1/items/:id",
+        description: "Change some fields (write key)",
+    },
+    Endpoint {
+        name: "items.create",
+        method: "POST",
+        path: "/api/v1/items",
+        description: "Create an item (write key, Idempotency-Key)",
+    },
+    Endpoint {
+        name: "items.replace",
+        method: "PUT",
+        path: "/api/v1/items/:id",
+        description: "Replace an item (write key)",
+    },
 ];
 
 /// `GET /`.
@@ -65,7 +130,10 @@ pub async fn hello(state: Arc<AppState>, _req: Request) -> Envelope<serde_json::
 /// `GET /api/info`.
 pub async fn info(state: Arc<AppState>, req: Request) -> Envelope<serde_json::Value> {
     use plumego::RequestExt;
-    tracing::info!(request_id = req.request_id().map(|id| id.as_str()), "info requested");
+    tracing::info!(
+        request_id = req.request_id().map(|id| id.as_str()),
+        "info requested"
+    );
     Envelope::new(json!({
         "service": state.service_name,
         "version": state.version,
@@ -74,10 +142,15 @@ pub async fn info(state: Arc<AppState>, req: Request) -> Envelope<serde_json::Va
 }
 
 /// `GET /api/v1/greet?name=`.
-pub async fn greet(_state: Arc<AppState>, req: Request) -> Result<Envelope<serde_json::Value>, ApiError> {
+pub async fn greet(
+    _state: Arc<AppState>,
+    req: Request,
+) -> Result<Envelope<serde_json::Value>, ApiError> {
     let name = super::items::query_param(&req, "name").map(|n| n.trim().to_owned());
     match name {
-        Some(name) if !name.is_empty() => Ok(Envelope::new(json!({ "message": format!("hello, {name}") }))),
+        Some(name) if !name.is_empty() => Ok(Envelope::new(
+            json!({ "message": format!("hello, {name}") }),
+        )),
         _ => Err(ApiError::builder()
             .error_type(ErrorType::RequiredFieldMissing)
             .code("greet.name.required")

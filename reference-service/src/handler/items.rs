@@ -27,7 +27,11 @@ struct ItemBody {
 }
 
 fn error(t: ErrorType, code: String, message: impl Into<Cow<'static, str>>) -> ApiError {
-    ApiError::builder().error_type(t).code(code).message(message).build()
+    ApiError::builder()
+        .error_type(t)
+        .code(code)
+        .message(message)
+        .build()
 }
 
 /// The decoded value of a query parameter (`+` is a space).
@@ -68,11 +72,18 @@ async fn read_body(req: Request, op: &str) -> Result<ItemBody, ApiError> {
         }
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(error(ErrorType::BadRequest, format!("item.{op}.body_required"), "request body is required"));
+        return Err(error(
+            ErrorType::BadRequest,
+            format!("item.{op}.body_required"),
+            "request body is required",
+        ));
     }
     serde_json::from_slice::<ItemBody>(&bytes).map_err(|e| {
         let text = e.to_string();
-        match text.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+        match text
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split('`').next())
+        {
             Some(field) => ApiError::builder()
                 .error_type(ErrorType::BadRequest)
                 .code(format!("item.{op}.unknown_field"))
@@ -96,8 +107,16 @@ fn map_error(op: &str, e: ItemError) -> ApiError {
             .message("required fields are missing")
             .detail("fields", fields)
             .build(),
-        ItemError::NoFields => error(ErrorType::BadRequest, "item.patch.no_fields".into(), "no field to change"),
-        ItemError::NotFound => error(ErrorType::ResourceNotFound, "item.not_found".into(), "item not found"),
+        ItemError::NoFields => error(
+            ErrorType::BadRequest,
+            "item.patch.no_fields".into(),
+            "no field to change",
+        ),
+        ItemError::NotFound => error(
+            ErrorType::ResourceNotFound,
+            "item.not_found".into(),
+            "item not found",
+        ),
         ItemError::Repository(source) => ApiError::builder()
             .error_type(ErrorType::Internal)
             .code(format!("item.{op}.failed"))
@@ -111,7 +130,12 @@ fn id_of(req: &Request) -> String {
     req.param("id").unwrap_or_default().to_owned()
 }
 
-fn parse_index(req: &Request, name: &'static str, default: usize, max: usize) -> Result<usize, ApiError> {
+fn parse_index(
+    req: &Request,
+    name: &'static str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
     let Some(raw) = query_param(req, name) else {
         return Ok(default);
     };
@@ -128,10 +152,17 @@ fn parse_index(req: &Request, name: &'static str, default: usize, max: usize) ->
 }
 
 /// `GET /api/v1/items?limit&offset`.
-pub async fn list(state: Arc<AppState>, req: Request) -> Result<Envelope<serde_json::Value>, ApiError> {
+pub async fn list(
+    state: Arc<AppState>,
+    req: Request,
+) -> Result<Envelope<serde_json::Value>, ApiError> {
     let limit = parse_index(&req, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let offset = parse_index(&req, "offset", 0, usize::MAX)?;
-    let page = state.items.list(offset, limit).await.map_err(|e| map_error("list", e))?;
+    let page = state
+        .items
+        .list(offset, limit)
+        .await
+        .map_err(|e| map_error("list", e))?;
     Ok(Envelope::new(json!(page.items))
         .meta("total", page.total)
         .meta("limit", limit)
@@ -145,45 +176,79 @@ pub async fn create(state: Arc<AppState>, req: Request) -> Result<Response, ApiE
         name: body.name.unwrap_or_default(),
         description: body.description.unwrap_or_default(),
     };
-    let item = state.items.create(draft).await.map_err(|e| map_error("create", e))?;
+    let item = state
+        .items
+        .create(draft)
+        .await
+        .map_err(|e| map_error("create", e))?;
     Envelope::new(item)
         .with_status(StatusCode::CREATED)
         .map(IntoResponse::into_response)
-        .map_err(|e| ApiError::builder().error_type(ErrorType::Internal).source(e).build())
+        .map_err(|e| {
+            ApiError::builder()
+                .error_type(ErrorType::Internal)
+                .source(e)
+                .build()
+        })
 }
 
 /// `GET /api/v1/items/:id`.
-pub async fn get(state: Arc<AppState>, req: Request) -> Result<Envelope<crate::domain::item::Item>, ApiError> {
-    let item = state.items.get(&id_of(&req)).await.map_err(|e| map_error("get", e))?;
+pub async fn get(
+    state: Arc<AppState>,
+    req: Request,
+) -> Result<Envelope<crate::domain::item::Item>, ApiError> {
+    let item = state
+        .items
+        .get(&id_of(&req))
+        .await
+        .map_err(|e| map_error("get", e))?;
     Ok(Envelope::new(item))
 }
 
 /// `PUT /api/v1/items/:id`.
-pub async fn replace(state: Arc<AppState>, req: Request) -> Result<Envelope<crate::domain::item::Item>, ApiError> {
+pub async fn replace(
+    state: Arc<AppState>,
+    req: Request,
+) -> Result<Envelope<crate::domain::item::Item>, ApiError> {
     let id = id_of(&req);
     let body = read_body(req, "update").await?;
     let draft = ItemDraft {
         name: body.name.unwrap_or_default(),
         description: body.description.unwrap_or_default(),
     };
-    let item = state.items.replace(&id, draft).await.map_err(|e| map_error("update", e))?;
+    let item = state
+        .items
+        .replace(&id, draft)
+        .await
+        .map_err(|e| map_error("update", e))?;
     Ok(Envelope::new(item))
 }
 
 /// `PATCH /api/v1/items/:id`.
-pub async fn patch(state: Arc<AppState>, req: Request) -> Result<Envelope<crate::domain::item::Item>, ApiError> {
+pub async fn patch(
+    state: Arc<AppState>,
+    req: Request,
+) -> Result<Envelope<crate::domain::item::Item>, ApiError> {
     let id = id_of(&req);
     let body = read_body(req, "patch").await?;
     let patch = ItemPatch {
         name: body.name,
         description: body.description,
     };
-    let item = state.items.patch(&id, patch).await.map_err(|e| map_error("patch", e))?;
+    let item = state
+        .items
+        .patch(&id, patch)
+        .await
+        .map_err(|e| map_error("patch", e))?;
     Ok(Envelope::new(item))
 }
 
 /// `DELETE /api/v1/items/:id`: 204 with no body.
 pub async fn delete(state: Arc<AppState>, req: Request) -> Result<StatusCode, ApiError> {
-    state.items.delete(&id_of(&req)).await.map_err(|e| map_error("delete", e))?;
+    state
+        .items
+        .delete(&id_of(&req))
+        .await
+        .map_err(|e| map_error("delete", e))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -98,7 +98,10 @@ impl ItemService {
 
     /// Changes the non-empty fields of `patch`.
     pub async fn patch(&self, id: &str, patch: ItemPatch) -> Result<Item, ItemError> {
-        let name = patch.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        let name = patch
+            .name
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
         let description = patch
             .description
             .map(|d| d.trim().to_owned())
