@@ -13,14 +13,16 @@
 //! so a route can relax or tighten its own CSP.
 //!
 //! **HTTPS.** `Strict-Transport-Security` is only sent when the request is
-//! HTTPS: its URI scheme is `https` (HTTP/2 `:scheme`, absolute-form requests),
+//! HTTPS: it arrived on the Plumego server's TLS listener
+//! ([`TlsConnection`](plumego_core::context::TlsConnection) extension), its URI
+//! scheme is `https` (HTTP/2 `:scheme`, absolute-form requests),
 //! [`SecurityHeadersConfig::assume_https`] is on, or it came from a
 //! [trusted proxy](SecurityHeadersConfig::trusted_proxies) (by the
 //! [`PeerAddr`] extension) with every `X-Forwarded-Proto` value `https` or every
 //! `Forwarded` element `proto=https`. `X-Forwarded-SSL` is not trusted. Go
 //! trusted the forwarded headers from any client; here only listed proxies are
-//! believed. Plumego's own TLS listener does not mark HTTP/1 requests, so a
-//! service it serves over TLS only should turn on `assume_https`.
+//! believed. Behind another TLS terminator that sets none of these, turn on
+//! `assume_https`.
 //!
 //! **Panics.** The headers are set on the response coming back, so they are on
 //! every response that reaches this layer, including the 500 that a recovery
@@ -551,7 +553,13 @@ struct Compiled {
 
 impl Compiled {
     fn is_https<B>(&self, req: &Request<B>) -> bool {
-        if self.assume_https || req.uri().scheme() == Some(&Scheme::HTTPS) {
+        if self.assume_https
+            || req.uri().scheme() == Some(&Scheme::HTTPS)
+            || req
+                .extensions()
+                .get::<plumego_core::context::TlsConnection>()
+                .is_some()
+        {
             return true;
         }
         let trusted = req

@@ -139,6 +139,12 @@ async fn hsts_only_on_https_requests() {
     )
     .await;
     assert!(assumed.contains_key(sts));
+    // An HTTP/1.1 request the Plumego server received over TLS.
+    let mut over_tls = Request::get("/").body(()).unwrap();
+    over_tls
+        .extensions_mut()
+        .insert(plumego_core::context::TlsConnection);
+    assert!(headers_for(hsts_config(), over_tls).await.contains_key(sts));
 }
 
 /// Peer, request headers, whether HSTS is expected.

@@ -9,7 +9,7 @@ mod route;
 mod trace;
 
 pub use ext::RequestExt;
-pub use peer::PeerAddr;
+pub use peer::{PeerAddr, TlsConnection};
 pub use principal::Principal;
 pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestId};
 pub use route::{INLINE_PARAM_BYTES, RouteInfo, RouteSlot, RouteState};

@@ -17,7 +17,7 @@ use tower::{Service, ServiceExt};
 
 use super::config::{ConfigError, ServerConfig};
 use crate::body::BoxError;
-use crate::context::PeerAddr;
+use crate::context::{PeerAddr, TlsConnection};
 
 /// Time allowed for a TLS handshake when no header timeout is configured.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -169,8 +169,15 @@ impl Server {
                     Ok((stream, peer)) => {
                         // Small writes (headers, SSE events) must not wait for Nagle.
                         let _ = stream.set_nodelay(true);
+                        #[cfg(feature = "tls")]
+                        let tls_connection = self.tls.is_some();
+                        #[cfg(not(feature = "tls"))]
+                        let tls_connection = false;
                         let service = service.clone().map_request(move |mut req: http::Request<Incoming>| {
                             req.extensions_mut().insert(PeerAddr(peer));
+                            if tls_connection {
+                                req.extensions_mut().insert(TlsConnection);
+                            }
                             req
                         });
                         let connection = Connection {
