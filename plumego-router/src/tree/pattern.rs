@@ -219,7 +219,7 @@ impl std::error::Error for PatternError {}
 
 /// Parse and validate a route pattern.
 ///
-/// Never panics, whatever the input. See the [module docs](self) for the rules.
+/// Never panics, whatever the input. See the [module docs](crate::tree) for the rules.
 ///
 /// ```
 /// use plumego_router::tree::{parse, Segment};
