@@ -151,7 +151,10 @@ fn run(svc: &mut Svc) {
     })
 }
 
-const STACKS: [(&str, fn() -> Svc); 3] = [
+/// A named way to build one stack.
+type MakeStack = (&'static str, fn() -> Svc);
+
+const STACKS: [MakeStack; 3] = [
     ("handler_only", || boxed(empty_handler())),
     ("plumego_stack", plumego_stack),
     ("tower_http_stack", tower_http_stack),

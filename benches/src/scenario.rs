@@ -33,7 +33,7 @@ fn get(paths: &[&str]) -> Vec<(Method, Uri)> {
         .map(|p| {
             (
                 Method::GET,
-                Uri::from_maybe_shared(p.to_string()).expect("valid uri"),
+                p.parse::<Uri>().expect("valid uri"),
             )
         })
         .collect()

@@ -320,7 +320,7 @@ async fn the_handler_adapter_picks_up_the_request_id() {
     let mut req = http::Request::new(Body::empty());
     req.extensions_mut()
         .insert(RequestId::new("from-req").unwrap());
-    let res = svc.clone().oneshot(req).await.unwrap();
+    let res = svc.oneshot(req).await.unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(
         body_of(res).await,

@@ -39,7 +39,11 @@ use crate::response::{IntoResponse, Response};
 ///      \"details\":{\"id\":\"42\"}}}\n",
 /// );
 /// ```
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+/// Boxed so `Result<T, ApiError>` stays small on the happy path; errors are
+/// the slow path anyway.
+struct Inner {
     status: StatusCode,
     code: Cow<'static, str>,
     message: Cow<'static, str>,
@@ -66,42 +70,42 @@ impl ApiError {
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The machine-readable code (`error.code`).
     pub fn code(&self) -> &str {
-        &self.code
+        &self.0.code
     }
 
     /// The human-readable message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The category.
     pub fn category(&self) -> Category {
-        self.category
+        self.0.category
     }
 
     /// The type, when the error is typed.
     pub fn error_type(&self) -> Option<ErrorType> {
-        self.error_type
+        self.0.error_type
     }
 
     /// The request id carried in the envelope, if set on the builder.
     pub fn request_id(&self) -> Option<&RequestId> {
-        self.request_id.as_ref()
+        self.0.request_id.as_ref()
     }
 
     /// The details (sorted by key, as on the wire).
     pub fn details(&self) -> &BTreeMap<String, Value> {
-        &self.details
+        &self.0.details
     }
 
     /// Sets the request id after the fact (layers that know the request use it).
     pub fn set_request_id(&mut self, id: RequestId) {
-        self.request_id = Some(id);
+        self.0.request_id = Some(id);
     }
 
     /// Finds an `ApiError` in an error's source chain.
@@ -120,22 +124,22 @@ impl ApiError {
     pub fn to_json(&self) -> Bytes {
         let mut out = Vec::with_capacity(160);
         out.extend_from_slice(b"{\"error\":{\"code\":");
-        push_str(&mut out, &self.code);
+        push_str(&mut out, &self.0.code);
         out.extend_from_slice(b",\"message\":");
-        push_str(&mut out, &self.message);
+        push_str(&mut out, &self.0.message);
         out.extend_from_slice(b",\"category\":");
-        push_str(&mut out, self.category.as_str());
-        if let Some(t) = self.error_type {
+        push_str(&mut out, self.0.category.as_str());
+        if let Some(t) = self.0.error_type {
             out.extend_from_slice(b",\"type\":");
             push_str(&mut out, t.as_str());
         }
-        if !self.details.is_empty() && write_details(&mut out, &self.details).is_err() {
+        if !self.0.details.is_empty() && write_details(&mut out, &self.0.details).is_err() {
             // Values are already `serde_json::Value`s, so this cannot fail; keep
             // the envelope valid anyway by closing the object we started.
             out.extend_from_slice(b"{}");
         }
         out.push(b'}');
-        if let Some(id) = &self.request_id {
+        if let Some(id) = &self.0.request_id {
             out.extend_from_slice(b",\"request_id\":");
             push_str(&mut out, id.as_str());
         }
@@ -157,39 +161,39 @@ fn write_details(out: &mut Vec<u8>, details: &BTreeMap<String, Value>) -> Result
 impl fmt::Debug for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiError")
-            .field("status", &self.status)
-            .field("code", &self.code)
-            .field("message", &self.message)
-            .field("category", &self.category)
-            .field("type", &self.error_type)
-            .field("request_id", &self.request_id)
-            .field("details", &self.details)
-            .field("source", &self.source)
+            .field("status", &self.0.status)
+            .field("code", &self.0.code)
+            .field("message", &self.0.message)
+            .field("category", &self.0.category)
+            .field("type", &self.0.error_type)
+            .field("request_id", &self.0.request_id)
+            .field("details", &self.0.details)
+            .field("source", &self.0.source)
             .finish()
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl std::error::Error for ApiError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as _)
+        self.0.source.as_deref().map(|e| e as _)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = Response::new(Body::full(self.to_json()));
-        *response.status_mut() = self.status;
+        *response.status_mut() = self.0.status;
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if self.request_id.is_none() {
+        if self.0.request_id.is_none() {
             response.extensions_mut().insert(PendingRequestId);
         }
         response
@@ -316,7 +320,7 @@ impl ErrorBuilder {
             Some(m) if !m.is_empty() => m,
             _ => Cow::Borrowed(status_text(status)),
         };
-        ApiError {
+        ApiError(Box::new(Inner {
             status,
             code,
             message,
@@ -325,6 +329,6 @@ impl ErrorBuilder {
             request_id: self.request_id,
             details: self.details,
             source: self.source,
-        }
+        }))
     }
 }
