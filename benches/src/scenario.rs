@@ -30,12 +30,7 @@ pub struct Scenario {
 fn get(paths: &[&str]) -> Vec<(Method, Uri)> {
     paths
         .iter()
-        .map(|p| {
-            (
-                Method::GET,
-                p.parse::<Uri>().expect("valid uri"),
-            )
-        })
+        .map(|p| (Method::GET, p.parse::<Uri>().expect("valid uri")))
         .collect()
 }
 

@@ -34,6 +34,7 @@ pub mod health;
 pub mod log;
 pub mod response;
 pub mod server;
+pub mod store;
 
 pub use body::{Body, BoxError};
 pub use context::RequestExt;

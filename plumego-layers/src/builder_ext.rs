@@ -109,6 +109,41 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
         self,
         config: crate::debug_errors::DebugErrorsConfig,
     ) -> ServiceBuilder<Stack<crate::debug_errors::DebugErrorsLayer, L>>;
+
+    /// See [`idempotency`](crate::idempotency).
+    #[cfg(feature = "idempotency")]
+    fn plumego_idempotency(
+        self,
+        layer: crate::idempotency::IdempotencyLayer,
+    ) -> ServiceBuilder<Stack<crate::idempotency::IdempotencyLayer, L>>;
+
+    /// See [`security::auth`](crate::security::auth).
+    #[cfg(feature = "security")]
+    fn plumego_authenticate(
+        self,
+        layer: crate::security::auth::AuthenticateLayer,
+    ) -> ServiceBuilder<Stack<crate::security::auth::AuthenticateLayer, L>>;
+
+    /// See [`security::auth`](crate::security::auth).
+    #[cfg(feature = "security")]
+    fn plumego_authorize(
+        self,
+        layer: crate::security::auth::AuthorizeLayer,
+    ) -> ServiceBuilder<Stack<crate::security::auth::AuthorizeLayer, L>>;
+
+    /// See [`security::rate_limit`](crate::security::rate_limit).
+    #[cfg(feature = "security")]
+    fn plumego_rate_limit(
+        self,
+        config: crate::security::rate_limit::RateLimitConfig,
+    ) -> ServiceBuilder<Stack<crate::security::rate_limit::RateLimitLayer, L>>;
+
+    /// See [`security::csrf`](crate::security::csrf).
+    #[cfg(feature = "security")]
+    fn plumego_csrf(
+        self,
+        config: crate::security::csrf::CsrfConfig,
+    ) -> ServiceBuilder<Stack<crate::security::csrf::CsrfLayer, L>>;
 }
 
 mod sealed {
@@ -218,5 +253,45 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         config: crate::debug_errors::DebugErrorsConfig,
     ) -> ServiceBuilder<Stack<crate::debug_errors::DebugErrorsLayer, L>> {
         self.layer(crate::debug_errors::DebugErrorsLayer::new(config))
+    }
+
+    #[cfg(feature = "idempotency")]
+    fn plumego_idempotency(
+        self,
+        layer: crate::idempotency::IdempotencyLayer,
+    ) -> ServiceBuilder<Stack<crate::idempotency::IdempotencyLayer, L>> {
+        self.layer(layer)
+    }
+
+    #[cfg(feature = "security")]
+    fn plumego_authenticate(
+        self,
+        layer: crate::security::auth::AuthenticateLayer,
+    ) -> ServiceBuilder<Stack<crate::security::auth::AuthenticateLayer, L>> {
+        self.layer(layer)
+    }
+
+    #[cfg(feature = "security")]
+    fn plumego_authorize(
+        self,
+        layer: crate::security::auth::AuthorizeLayer,
+    ) -> ServiceBuilder<Stack<crate::security::auth::AuthorizeLayer, L>> {
+        self.layer(layer)
+    }
+
+    #[cfg(feature = "security")]
+    fn plumego_rate_limit(
+        self,
+        config: crate::security::rate_limit::RateLimitConfig,
+    ) -> ServiceBuilder<Stack<crate::security::rate_limit::RateLimitLayer, L>> {
+        self.layer(crate::security::rate_limit::RateLimitLayer::new(config))
+    }
+
+    #[cfg(feature = "security")]
+    fn plumego_csrf(
+        self,
+        config: crate::security::csrf::CsrfConfig,
+    ) -> ServiceBuilder<Stack<crate::security::csrf::CsrfLayer, L>> {
+        self.layer(crate::security::csrf::CsrfLayer::new(config))
     }
 }

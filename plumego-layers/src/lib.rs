@@ -36,10 +36,14 @@ pub mod cors;
 pub mod debug_errors;
 #[cfg(feature = "http-metrics")]
 pub mod http_metrics;
+#[cfg(feature = "idempotency")]
+pub mod idempotency;
 #[cfg(feature = "recovery")]
 pub mod recovery;
 #[cfg(feature = "request-id")]
 pub mod request_id;
+#[cfg(feature = "security")]
+pub mod security;
 #[cfg(feature = "security-headers")]
 pub mod security_headers;
 #[cfg(feature = "singleflight")]

@@ -28,7 +28,10 @@ pub struct DecodedId {
 ///
 /// Unlike the Go generator, which sleeps when more than 1024 ids are asked for
 /// in one millisecond, this one borrows the next millisecond, so it never
-/// blocks and ids stay strictly increasing.
+/// blocks. The 14 random bits are drawn once per millisecond (from a
+/// per-generator seed), so within a millisecond ids differ only by their
+/// sequence and every id sorts after the previous one; Go drew them per id,
+/// which made ids of the same millisecond sort randomly.
 ///
 /// ```
 /// use plumego_layers::request_id::RequestIdGenerator;
@@ -39,10 +42,29 @@ pub struct DecodedId {
 /// assert!(a < b, "ids sort by creation");
 /// assert!(RequestIdGenerator::decode(&a).is_some());
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RequestIdGenerator {
     /// `(ms since EPOCH_MS) << 10 | sequence` of the last id.
     last: Arc<AtomicU64>,
+    /// Keys the per-millisecond random bits.
+    seed: u64,
+}
+
+impl Default for RequestIdGenerator {
+    fn default() -> Self {
+        Self {
+            last: Arc::default(),
+            seed: fastrand::u64(..),
+        }
+    }
+}
+
+/// SplitMix64: a cheap, well-mixed hash of the millisecond and the seed.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl RequestIdGenerator {
@@ -85,7 +107,7 @@ impl RequestIdGenerator {
         };
         let ms = stamp >> SEQ_BITS;
         let seq = stamp & ((1 << SEQ_BITS) - 1);
-        let random = u64::from(fastrand::u16(..(1 << RAND_BITS)));
+        let random = mix(self.seed ^ ms) >> (64 - RAND_BITS);
         encode((ms << (RAND_BITS + SEQ_BITS)) | (random << SEQ_BITS) | seq)
     }
 
@@ -129,6 +151,24 @@ mod tests {
         assert_eq!((a.unix_ms, a.sequence), (EPOCH_MS + 123_456_789, 0));
         assert_eq!((b.unix_ms, b.sequence), (EPOCH_MS + 123_456_789, 1));
         assert!(a.random < 1 << 14);
+        assert_eq!(a.random, b.random, "random bits are per millisecond");
+    }
+
+    #[test]
+    fn random_bits_vary_between_milliseconds_and_generators() {
+        let g = RequestIdGenerator::new();
+        let t = UNIX_EPOCH + Duration::from_millis(EPOCH_MS + 1);
+        let randoms: std::collections::HashSet<u16> = (0..64)
+            .map(|i| {
+                let id = g.generate_at(t + Duration::from_millis(i));
+                RequestIdGenerator::decode(&id).unwrap().random
+            })
+            .collect();
+        assert!(randoms.len() > 32, "{} distinct values", randoms.len());
+        let other = RequestIdGenerator::new();
+        let a = RequestIdGenerator::decode(&g.generate_at(t + Duration::from_secs(9))).unwrap();
+        let b = RequestIdGenerator::decode(&other.generate_at(t + Duration::from_secs(9))).unwrap();
+        assert_ne!((a.random, g.seed), (b.random, other.seed));
     }
 
     #[test]
