@@ -12,7 +12,9 @@ use plumego::layers::ServiceBuilderExt;
 use plumego::layers::access_log::AccessLogConfig;
 use plumego::layers::body_limit::BodyLimitConfig;
 use plumego::layers::cors::CorsOptions;
+use plumego::core::store::IdempotencyStore;
 use plumego::layers::http_metrics::{HttpMetricsConfig, PrometheusService};
+use plumego::layers::idempotency::{IdempotencyConfig, IdempotencyLayer};
 use plumego::layers::request_id::RequestIdConfig;
 use plumego::layers::security_headers::{SecurityHeadersConfig, SecurityHeadersLayer};
 use plumego::layers::timeout::TimeoutConfig;
@@ -71,7 +73,11 @@ pub struct Telemetry {
 }
 
 /// Builds the application: layers outermost first, then every route.
-pub fn build(config: &Config, items: ItemService) -> Result<App, BuildError> {
+pub fn build(
+    config: &Config,
+    items: ItemService,
+    idempotency: Arc<dyn IdempotencyStore>,
+) -> Result<App, BuildError> {
     let mut app = App::new(AppConfig {
         server: config.server.clone(),
         ..AppConfig::default()
@@ -133,7 +139,9 @@ pub fn build(config: &Config, items: ItemService) -> Result<App, BuildError> {
     let write_key = config.write_key.clone();
     let st = state.clone();
     app.group("/api/v1", move |v1| {
+        // The guard runs first: a rejected write never claims an idempotency key.
         v1.layer(WriteKeyLayer::new(&write_key));
+        v1.layer(IdempotencyLayer::new(idempotency, IdempotencyConfig::default()));
         v1.get("/greet", with_state(st.clone(), api::greet))?
             .name("greet")?;
         v1.get("/items", with_state(st.clone(), items::list))?

@@ -19,9 +19,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::load()?;
-    let repo = store::open(&config.store).map_err(|e| e.to_string())?;
+    let stores = store::open(&config.store).await?;
+    let repo = stores.items.clone();
     let items = ItemService::new(repo.clone());
-    let app = app::build(&config, items)?;
+    let app = app::build(&config, items, stores.idempotency)?;
     let report = app.run().await?;
     repo.flush().await?;
     tracing::info!(drained = report.drained, "stopped");

@@ -1,20 +1,44 @@
-//! Opening the configured item store.
+//! Opening the configured store: items and idempotency records share it.
 
 use std::sync::Arc;
 
-use crate::config::StoreConfig;
-use crate::domain::item::{ItemRepository, MemoryRepository};
+use plumego::core::store::memory::{MemoryConfig, MemoryStore};
+use plumego::core::store::redb::{RedbConfig, RedbStore};
+use plumego::core::store::{IdempotencyStore, Kv, StoreError};
 
-/// The item repository for `config`.
-pub fn open(
-    config: &StoreConfig,
-) -> Result<Arc<dyn ItemRepository>, Box<dyn std::error::Error + Send + Sync>> {
+use crate::config::StoreConfig;
+use crate::domain::item::{ItemRepository, KvRepository};
+
+/// The store behind the service.
+pub struct Stores {
+    /// Items.
+    pub items: Arc<dyn ItemRepository>,
+    /// Idempotency-Key records.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+/// Opens the store named by the configuration.
+pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
     match config {
-        StoreConfig::Memory => Ok(Arc::new(MemoryRepository::new())),
         StoreConfig::Embedded(dir) => {
-            // Until the embedded engine lands, fall back to memory and say so.
-            tracing::warn!(data_dir = %dir.display(), "embedded store not available yet: using memory");
-            Ok(Arc::new(MemoryRepository::new()))
+            let store = Arc::new(RedbStore::open(RedbConfig::new(dir.clone())).await?);
+            tracing::info!(data_dir = %dir.display(), "embedded store opened");
+            Ok(Stores {
+                items: Arc::new(KvRepository::new(store.clone() as Arc<dyn Kv>)),
+                idempotency: store,
+            })
         }
+        StoreConfig::Memory => Stores::memory(),
+    }
+}
+
+impl Stores {
+    /// Everything in process memory (tests, `APP_STORE=memory`).
+    pub fn memory() -> Result<Stores, StoreError> {
+        let store = Arc::new(MemoryStore::new(MemoryConfig::default())?);
+        Ok(Stores {
+            items: Arc::new(KvRepository::new(store.clone() as Arc<dyn Kv>)),
+            idempotency: store,
+        })
     }
 }

@@ -20,7 +20,7 @@ pub fn config() -> Config {
 
 pub fn service(config: &Config) -> AppService {
     let items = ItemService::new(Arc::new(MemoryRepository::new()));
-    reference_service::app::build(config, items)
+    reference_service::app::build(config, items, idempotency())
         .expect("app builds")
         .into_service()
         .expect("app prepares")
@@ -63,4 +63,10 @@ pub async fn send(
         headers: parts.headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     }
+}
+
+pub fn idempotency() -> std::sync::Arc<dyn plumego::core::store::IdempotencyStore> {
+    reference_service::store::Stores::memory()
+        .expect("memory store")
+        .idempotency
 }

@@ -219,3 +219,127 @@ async fn load_with_slowloris_has_no_errors() {
     );
     drop(slow);
 }
+
+fn data_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("plumego-ref-{tag}-{}-{}", std::process::id(), fastrand::u32(..)));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_survive_a_sigterm_restart_on_the_embedded_store() {
+    let dir = data_dir("restart");
+    let dir_s = dir.to_string_lossy().into_owned();
+    let server = Server::start(&[("APP_DATA_DIR", &dir_s)]);
+    let mut client = h1(server.addr).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (status, body) = call(&mut client, Method::POST, "/api/v1/items", Some(&format!(r#"{{"name":"keep-{i}"}}"#))).await;
+        assert_eq!(status, StatusCode::CREATED);
+        ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+    }
+    server.signal("TERM");
+    assert!(server.wait().success());
+
+    let server = Server::start(&[("APP_DATA_DIR", &dir_s)]);
+    let mut client = h1(server.addr).await;
+    let (status, list) = call(&mut client, Method::GET, "/api/v1/items", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["meta"]["total"], 5);
+    let names: Vec<&str> = list["data"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["keep-0", "keep-1", "keep-2", "keep-3", "keep-4"], "creation order kept");
+    let (status, _) = call(&mut client, Method::GET, &format!("/api/v1/items/{}", ids[3]), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, ready) = call(&mut client, Method::GET, "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ready["data"]["components"]["item_store"], true);
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_burst_loses_nothing_that_was_answered_201() {
+    let dir = data_dir("kill");
+    let dir_s = dir.to_string_lossy().into_owned();
+    let server = Server::start(&[("APP_DATA_DIR", &dir_s)]);
+    let addr = server.addr;
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let acknowledged = acknowledged.clone();
+        writers.push(tokio::spawn(async move {
+            let Ok(stream) = TcpStream::connect(addr).await else { return };
+            let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else { return };
+            tokio::spawn(conn);
+            for i in 0.. {
+                if sender.ready().await.is_err() {
+                    return;
+                }
+                let req = Request::post("/api/v1/items")
+                    .header("host", "localhost")
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(format!(r#"{{"name":"w{w}-{i}"}}"#))))
+                    .unwrap();
+                let Ok(res) = sender.send_request(req).await else { return };
+                if res.status() != StatusCode::CREATED {
+                    return;
+                }
+                let Ok(body) = res.into_body().collect().await else { return };
+                let json: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap();
+                acknowledged.lock().unwrap().push(json["data"]["id"].as_str().unwrap().to_owned());
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.signal("KILL");
+    let _ = server.wait();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() > 20, "the burst got going ({} writes acknowledged)", acknowledged.len());
+
+    let server = Server::start(&[("APP_DATA_DIR", &dir_s)]);
+    let mut client = h1(server.addr).await;
+    for id in &acknowledged {
+        let (status, _) = call(&mut client, Method::GET, &format!("/api/v1/items/{id}"), None).await;
+        assert_eq!(status, StatusCode::OK, "acknowledged item {id} is there after SIGKILL");
+    }
+    let (_, list) = call(&mut client, Method::GET, "/api/v1/items?limit=1", None).await;
+    assert!(list["meta"]["total"].as_u64().unwrap() >= acknowledged.len() as u64);
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_replays_the_first_answer() {
+    let server = Server::start(&[("APP_STORE", "memory")]);
+    let mut client = h1(server.addr).await;
+    let post = |body: &'static str| {
+        Request::post("/api/v1/items")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("idempotency-key", "order-42")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap()
+    };
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        client.ready().await.unwrap();
+        let res = client.send_request(post(r#"{"name":"once"}"#)).await.unwrap();
+        let status = res.status();
+        let replayed = res.headers().get("idempotent-replayed").is_some();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        answers.push((status, replayed, body));
+    }
+    assert_eq!(answers[0].0, StatusCode::CREATED);
+    assert_eq!((answers[1].0, answers[1].1), (StatusCode::CREATED, true));
+    let first: serde_json::Value = serde_json::from_slice(&answers[0].2).unwrap();
+    let second: serde_json::Value = serde_json::from_slice(&answers[1].2).unwrap();
+    assert_eq!(first["data"], second["data"], "the same item, created once");
+    let (_, list) = call(&mut client, Method::GET, "/api/v1/items", None).await;
+    assert_eq!(list["meta"]["total"], 1);
+    client.ready().await.unwrap();
+    let res = client.send_request(post(r#"{"name":"different"}"#)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "same key, different payload");
+}

@@ -12,7 +12,7 @@ use reference_service::handler::api::ENDPOINTS;
 
 fn routes() -> Vec<(String, String)> {
     let items = ItemService::new(Arc::new(MemoryRepository::new()));
-    let app = reference_service::app::build(&config(), items).unwrap();
+    let app = reference_service::app::build(&config(), items, common::idempotency()).unwrap();
     app.routes()
         .into_iter()
         .map(|r| (r.method, r.pattern))

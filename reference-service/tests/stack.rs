@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{config, send};
+use common::{config, idempotency, send};
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use plumego::{AppService, Body, handler_fn};
@@ -17,7 +17,7 @@ use tower::ServiceExt;
 /// The app with two extra test routes: one that panics, one that is slow.
 fn service_with_test_routes(config: &Config) -> AppService {
     let items = ItemService::new(Arc::new(MemoryRepository::new()));
-    let mut app = reference_service::app::build(config, items).unwrap();
+    let mut app = reference_service::app::build(config, items, idempotency()).unwrap();
     app.get(
         "/test/panic",
         handler_fn(|_req: plumego::Request| async {

@@ -95,7 +95,7 @@ pub enum AuthError {
     Forbidden,
     /// Answer exactly this envelope (boxed: an `ApiError` is large and
     /// errors travel by value).
-    Api(Box<ApiError>),
+    Api(ApiError),
     /// Anything else (a store failure, say); the default mapping answers 401
     /// `authentication required`, as Go does, and the cause is logged.
     Other(BoxError),
@@ -110,7 +110,7 @@ impl AuthError {
     /// The default envelope for this error.
     pub fn into_api_error(self) -> ApiError {
         let (error_type, message) = match self {
-            Self::Api(e) => return *e,
+            Self::Api(e) => return e,
             Self::Unauthenticated | Self::Other(_) => {
                 (ErrorType::Unauthorized, "authentication required")
             }
@@ -138,7 +138,7 @@ impl std::fmt::Display for AuthError {
 impl std::error::Error for AuthError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Api(e) => Some(&**e),
+            Self::Api(e) => Some(e),
             Self::Other(e) => Some(&**e),
             _ => None,
         }
@@ -147,7 +147,7 @@ impl std::error::Error for AuthError {
 
 impl From<ApiError> for AuthError {
     fn from(e: ApiError) -> Self {
-        Self::Api(Box::new(e))
+        Self::Api(e)
     }
 }
 
