@@ -25,7 +25,9 @@ impl Server {
             ..Config::default()
         };
         let items = ItemService::new(Arc::new(MemoryRepository::new()));
-        let idempotency = reference_service::store::Stores::memory().expect("memory store").idempotency;
+        let idempotency = reference_service::store::Stores::memory()
+            .expect("memory store")
+            .idempotency;
         let app = reference_service::app::build(&config, items, idempotency).expect("app builds");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

@@ -8,11 +8,11 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use plumego::core::IntoResponse;
+use plumego::core::store::IdempotencyStore;
 use plumego::layers::ServiceBuilderExt;
 use plumego::layers::access_log::AccessLogConfig;
 use plumego::layers::body_limit::BodyLimitConfig;
 use plumego::layers::cors::CorsOptions;
-use plumego::core::store::IdempotencyStore;
 use plumego::layers::http_metrics::{HttpMetricsConfig, PrometheusService};
 use plumego::layers::idempotency::{IdempotencyConfig, IdempotencyLayer};
 use plumego::layers::request_id::RequestIdConfig;
@@ -141,7 +141,10 @@ pub fn build(
     app.group("/api/v1", move |v1| {
         // The guard runs first: a rejected write never claims an idempotency key.
         v1.layer(WriteKeyLayer::new(&write_key));
-        v1.layer(IdempotencyLayer::new(idempotency, IdempotencyConfig::default()));
+        v1.layer(IdempotencyLayer::new(
+            idempotency,
+            IdempotencyConfig::default(),
+        ));
         v1.get("/greet", with_state(st.clone(), api::greet))?
             .name("greet")?;
         v1.get("/items", with_state(st.clone(), items::list))?

@@ -221,7 +221,11 @@ async fn load_with_slowloris_has_no_errors() {
 }
 
 fn data_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("plumego-ref-{tag}-{}-{}", std::process::id(), fastrand::u32(..)));
+    let dir = std::env::temp_dir().join(format!(
+        "plumego-ref-{tag}-{}-{}",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -234,7 +238,13 @@ async fn items_survive_a_sigterm_restart_on_the_embedded_store() {
     let mut client = h1(server.addr).await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let (status, body) = call(&mut client, Method::POST, "/api/v1/items", Some(&format!(r#"{{"name":"keep-{i}"}}"#))).await;
+        let (status, body) = call(
+            &mut client,
+            Method::POST,
+            "/api/v1/items",
+            Some(&format!(r#"{{"name":"keep-{i}"}}"#)),
+        )
+        .await;
         assert_eq!(status, StatusCode::CREATED);
         ids.push(body["data"]["id"].as_str().unwrap().to_owned());
     }
@@ -246,9 +256,24 @@ async fn items_survive_a_sigterm_restart_on_the_embedded_store() {
     let (status, list) = call(&mut client, Method::GET, "/api/v1/items", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["meta"]["total"], 5);
-    let names: Vec<&str> = list["data"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["keep-0", "keep-1", "keep-2", "keep-3", "keep-4"], "creation order kept");
-    let (status, _) = call(&mut client, Method::GET, &format!("/api/v1/items/{}", ids[3]), None).await;
+    let names: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["keep-0", "keep-1", "keep-2", "keep-3", "keep-4"],
+        "creation order kept"
+    );
+    let (status, _) = call(
+        &mut client,
+        Method::GET,
+        &format!("/api/v1/items/{}", ids[3]),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let (status, ready) = call(&mut client, Method::GET, "/readyz", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -268,8 +293,14 @@ async fn sigkill_during_a_burst_loses_nothing_that_was_answered_201() {
     for w in 0..8 {
         let acknowledged = acknowledged.clone();
         writers.push(tokio::spawn(async move {
-            let Ok(stream) = TcpStream::connect(addr).await else { return };
-            let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else { return };
+            let Ok(stream) = TcpStream::connect(addr).await else {
+                return;
+            };
+            let Ok((mut sender, conn)) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+            else {
+                return;
+            };
             tokio::spawn(conn);
             for i in 0.. {
                 if sender.ready().await.is_err() {
@@ -280,13 +311,20 @@ async fn sigkill_during_a_burst_loses_nothing_that_was_answered_201() {
                     .header("content-type", "application/json")
                     .body(Full::new(Bytes::from(format!(r#"{{"name":"w{w}-{i}"}}"#))))
                     .unwrap();
-                let Ok(res) = sender.send_request(req).await else { return };
+                let Ok(res) = sender.send_request(req).await else {
+                    return;
+                };
                 if res.status() != StatusCode::CREATED {
                     return;
                 }
-                let Ok(body) = res.into_body().collect().await else { return };
+                let Ok(body) = res.into_body().collect().await else {
+                    return;
+                };
                 let json: serde_json::Value = serde_json::from_slice(&body.to_bytes()).unwrap();
-                acknowledged.lock().unwrap().push(json["data"]["id"].as_str().unwrap().to_owned());
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .push(json["data"]["id"].as_str().unwrap().to_owned());
             }
         }));
     }
@@ -297,13 +335,27 @@ async fn sigkill_during_a_burst_loses_nothing_that_was_answered_201() {
         let _ = w.await;
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() > 20, "the burst got going ({} writes acknowledged)", acknowledged.len());
+    assert!(
+        acknowledged.len() > 20,
+        "the burst got going ({} writes acknowledged)",
+        acknowledged.len()
+    );
 
     let server = Server::start(&[("APP_DATA_DIR", &dir_s)]);
     let mut client = h1(server.addr).await;
     for id in &acknowledged {
-        let (status, _) = call(&mut client, Method::GET, &format!("/api/v1/items/{id}"), None).await;
-        assert_eq!(status, StatusCode::OK, "acknowledged item {id} is there after SIGKILL");
+        let (status, _) = call(
+            &mut client,
+            Method::GET,
+            &format!("/api/v1/items/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "acknowledged item {id} is there after SIGKILL"
+        );
     }
     let (_, list) = call(&mut client, Method::GET, "/api/v1/items?limit=1", None).await;
     assert!(list["meta"]["total"].as_u64().unwrap() >= acknowledged.len() as u64);
@@ -326,7 +378,10 @@ async fn idempotency_key_replays_the_first_answer() {
     let mut answers = Vec::new();
     for _ in 0..2 {
         client.ready().await.unwrap();
-        let res = client.send_request(post(r#"{"name":"once"}"#)).await.unwrap();
+        let res = client
+            .send_request(post(r#"{"name":"once"}"#))
+            .await
+            .unwrap();
         let status = res.status();
         let replayed = res.headers().get("idempotent-replayed").is_some();
         let body = res.into_body().collect().await.unwrap().to_bytes();
@@ -340,6 +395,13 @@ async fn idempotency_key_replays_the_first_answer() {
     let (_, list) = call(&mut client, Method::GET, "/api/v1/items", None).await;
     assert_eq!(list["meta"]["total"], 1);
     client.ready().await.unwrap();
-    let res = client.send_request(post(r#"{"name":"different"}"#)).await.unwrap();
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "same key, different payload");
+    let res = client
+        .send_request(post(r#"{"name":"different"}"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "same key, different payload"
+    );
 }

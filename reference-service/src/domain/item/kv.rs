@@ -52,7 +52,11 @@ impl KvRepository {
     async fn save(&self, stored: &Stored) -> Result<(), RepositoryError> {
         let json = serde_json::to_vec(stored).map_err(err)?;
         self.kv
-            .set(&format!("{ITEM}{}", stored.item.id), Bytes::from(json), None)
+            .set(
+                &format!("{ITEM}{}", stored.item.id),
+                Bytes::from(json),
+                None,
+            )
             .await
             .map_err(err)
     }
@@ -71,8 +75,15 @@ impl ItemRepository for KvRepository {
                 .unwrap_or_default();
             let order = format!("{ORDER}{nanos:024}{}", item.id);
             let id = item.id.clone();
-            self.save(&Stored { item, order: order.clone() }).await?;
-            self.kv.set(&order, Bytes::from(id), None).await.map_err(err)
+            self.save(&Stored {
+                item,
+                order: order.clone(),
+            })
+            .await?;
+            self.kv
+                .set(&order, Bytes::from(id), None)
+                .await
+                .map_err(err)
         })
     }
 
@@ -86,7 +97,11 @@ impl ItemRepository for KvRepository {
             let mut total = 0usize;
             let mut after: Option<String> = None;
             loop {
-                let keys = self.kv.keys(ORDER, after.as_deref(), PAGE).await.map_err(err)?;
+                let keys = self
+                    .kv
+                    .keys(ORDER, after.as_deref(), PAGE)
+                    .await
+                    .map_err(err)?;
                 for key in &keys {
                     if total >= offset && ids.len() < limit {
                         ids.push(key.get(ORDER.len() + 24..).unwrap_or_default().to_owned());
@@ -113,7 +128,11 @@ impl ItemRepository for KvRepository {
             let Some(existing) = self.load(&item.id).await? else {
                 return Ok(false);
             };
-            self.save(&Stored { item, order: existing.order }).await?;
+            self.save(&Stored {
+                item,
+                order: existing.order,
+            })
+            .await?;
             Ok(true)
         })
     }
@@ -137,6 +156,12 @@ impl ItemRepository for KvRepository {
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), RepositoryError>> {
-        Box::pin(async move { self.kv.exists("health:probe").await.map(|_| ()).map_err(err) })
+        Box::pin(async move {
+            self.kv
+                .exists("health:probe")
+                .await
+                .map(|_| ())
+                .map_err(err)
+        })
     }
 }
