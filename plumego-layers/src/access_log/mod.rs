@@ -18,7 +18,7 @@
 //!
 //! The layer wraps the router, so it cannot see the route state the router
 //! adds to the request it passes on; it puts a
-//! [`RouteSlot`](plumego_core::context::RouteSlot) in the request instead, which
+//! [`plumego_core::context::RouteSlot`] in the request instead, which
 //! Plumego's router fills on a match.
 //!
 //! ```
