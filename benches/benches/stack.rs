@@ -98,6 +98,27 @@ fn plumego_stack() -> Svc {
     boxed(stack)
 }
 
+/// Plumego's stack without the OpenTelemetry layers: the layers tower-http
+/// also has, for a like-for-like comparison.
+fn plumego_common_stack() -> Svc {
+    let stack = ServiceBuilder::new()
+        .plumego_request_id(RequestIdConfig::default())
+        .plumego_recovery()
+        .plumego_body_limit(BodyLimitConfig::default())
+        .plumego_timeout(TimeoutConfig::default())
+        .plumego_cors(
+            CorsOptions::default()
+                .into_layer()
+                .expect("valid CORS options"),
+        )
+        .plumego_security_headers(
+            SecurityHeadersLayer::new(SecurityHeadersConfig::default()).expect("valid headers"),
+        )
+        .plumego_access_log(AccessLogConfig::default())
+        .service(empty_handler());
+    boxed(stack)
+}
+
 /// The layers tower-http has, built from tower-http alone.
 fn tower_http_stack() -> Svc {
     let stack = ServiceBuilder::new()
@@ -154,9 +175,10 @@ fn run(svc: &mut Svc) {
 /// A named way to build one stack.
 type MakeStack = (&'static str, fn() -> Svc);
 
-const STACKS: [MakeStack; 3] = [
+const STACKS: [MakeStack; 4] = [
     ("handler_only", || boxed(empty_handler())),
     ("plumego_stack", plumego_stack),
+    ("plumego_common_stack", plumego_common_stack),
     ("tower_http_stack", tower_http_stack),
 ];
 

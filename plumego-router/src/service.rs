@@ -214,6 +214,16 @@ fn describe<'a>(endpoints: impl Iterator<Item = Described<'a>>) -> Vec<RouteDesc
     routes
 }
 
+/// The path the trie sees: leading slashes collapsed, empty as `/`. Either a
+/// suffix of `raw` or a static string, so ranges found in it index it again.
+#[inline]
+fn normalise(raw: &str) -> &str {
+    match collapse_leading(raw) {
+        "" => "/",
+        path => path,
+    }
+}
+
 /// Strips the leading run of slashes down to one.
 #[inline]
 fn collapse_leading(path: &str) -> &str {
@@ -277,9 +287,7 @@ impl<B> Inner<B> {
         HeaderValue::from_str(&allowed.join(", ")).ok()
     }
 
-    fn resolve(&self, method: &Method, raw_path: &str, params: &mut Params) -> (Resolution, usize) {
-        let path = collapse_leading(raw_path);
-        let path = if path.is_empty() { "/" } else { path };
+    fn resolve(&self, method: &Method, path: &str, params: &mut Params) -> Resolution {
         let stripped = path.trim_end_matches('/');
         let has_trailing = stripped.len() != path.len() && !stripped.is_empty();
         let lookup = if self.config.trailing_slash.strips() {
@@ -289,27 +297,26 @@ impl<B> Inner<B> {
         };
         // An empty internal segment never matches (the Go toolkit answers 404).
         if has_empty_segment(lookup) {
-            return (Resolution::NotFound, 0);
+            return Resolution::NotFound;
         }
-        let offset = raw_path.len() - path.len();
         if let Some(index) = self.find(method, lookup, params) {
             if has_trailing && self.config.trailing_slash == crate::TrailingSlash::Redirect {
-                return (Resolution::Redirect, offset);
+                return Resolution::Redirect;
             }
-            return (Resolution::Route(index), offset);
+            return Resolution::Route(index);
         }
         params.clear();
         if *method == Method::OPTIONS && self.config.auto_options {
             if let Some(allow) = self.allowed(lookup, Some(&Method::OPTIONS)) {
-                return (Resolution::Options(allow), offset);
+                return Resolution::Options(allow);
             }
         }
         if self.config.method_mismatch.answers_405() {
             if let Some(allow) = self.allowed(lookup, None) {
-                return (Resolution::MethodNotAllowed(allow), offset);
+                return Resolution::MethodNotAllowed(allow);
             }
         }
-        (Resolution::NotFound, offset)
+        Resolution::NotFound
     }
 }
 
@@ -378,14 +385,13 @@ impl<B: Send + 'static> Service<http::Request<B>> for Router<B> {
         let request_id = req.extensions().get::<RequestId>().cloned();
         let head = req.method() == Method::HEAD;
         let mut params = Params::new();
-        let (resolution, offset) = inner.resolve(req.method(), req.uri().path(), &mut params);
+        let resolution = inner.resolve(req.method(), normalise(req.uri().path()), &mut params);
         let ready = |res: Response| RouterFuture::ready(res, request_id.clone(), head);
         match resolution {
             Resolution::Route(index) => {
                 let endpoint = &inner.endpoints[index];
-                // Ranges are relative to the normalised path, which starts `offset`
-                // bytes into the raw one.
-                let path = &req.uri().path()[offset..];
+                // Parameter ranges are relative to the normalised path.
+                let path = normalise(req.uri().path());
                 let Some(state) = decode_params(&endpoint.info, path, &params) else {
                     return ready(
                         ApiError::new(ErrorType::BadRequest, "invalid percent-encoding in path")

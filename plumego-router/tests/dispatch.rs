@@ -278,3 +278,17 @@ async fn fallbacks() {
     let r = b.build();
     assert_eq!(get(&r, "/missing").await.1, "custom /missing");
 }
+
+#[tokio::test]
+async fn an_empty_path_is_the_root_and_never_panics() {
+    let mut b = RouterBuilder::new();
+    b.get("/", echo("root")).unwrap();
+    let r = b.build();
+    // Authority-form URIs (as in CONNECT) have an empty path.
+    for uri in ["0", "example.com:443"] {
+        let mut req = Request::new(Body::empty());
+        *req.uri_mut() = uri.parse().unwrap();
+        let res = r.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+    }
+}
