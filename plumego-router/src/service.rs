@@ -29,13 +29,31 @@ use crate::tree::{Params, Pattern, Tree};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginalUri(pub Uri);
 
+/// Copies of each route's [`RouteInfo`], one per stripe; see [`Built::info`].
+const STRIPES: usize = 8;
+
 pub(crate) struct Built<B> {
-    pub(crate) info: Arc<RouteInfo>,
+    infos: [Arc<RouteInfo>; STRIPES],
     pub(crate) method: Option<Method>,
     pub(crate) pattern: Pattern,
     pub(crate) tags: Vec<String>,
     pub(crate) service: Route<B>,
     pub(crate) nested: bool,
+}
+
+impl<B> Built<B> {
+    /// The route's info for this thread.
+    ///
+    /// Every matched request clones this `Arc` into its route state. With one
+    /// `Arc` per route, threads serving the same route would bump the same
+    /// refcount and fight over its cache line; striping gives threads (told
+    /// apart by their stacks, which live in separate mappings) separate copies.
+    #[inline]
+    fn info(&self) -> &Arc<RouteInfo> {
+        let marker = 0u8;
+        let stack = std::ptr::addr_of!(marker) as usize;
+        &self.infos[(stack >> 21) % STRIPES]
+    }
 }
 
 pub(crate) struct Inner<B> {
@@ -123,12 +141,15 @@ impl<B: Send + 'static> Router<B> {
             .endpoints
             .into_iter()
             .map(|e| Built {
-                info: Arc::new(RouteInfo::new(
-                    e.pattern.as_str(),
-                    e.name.map(Into::into),
-                    e.pattern.param_names(),
-                    e.metadata,
-                )),
+                infos: {
+                    let info = RouteInfo::new(
+                        e.pattern.as_str(),
+                        e.name.map(Into::into),
+                        e.pattern.param_names(),
+                        e.metadata,
+                    );
+                    std::array::from_fn(|_| Arc::new(info.clone()))
+                },
                 method: e.method,
                 pattern: e.pattern,
                 tags: e.tags,
@@ -163,7 +184,7 @@ impl<B: Send + 'static> Router<B> {
                 &e.pattern,
                 &e.tags,
                 e.nested,
-                e.info.clone(),
+                e.info().clone(),
             )
         }))
     }
@@ -392,7 +413,7 @@ impl<B: Send + 'static> Service<http::Request<B>> for Router<B> {
                 let endpoint = &inner.endpoints[index];
                 // Parameter ranges are relative to the normalised path.
                 let path = normalise(req.uri().path());
-                let Some(state) = decode_params(&endpoint.info, path, &params) else {
+                let Some(state) = decode_params(endpoint.info(), path, &params) else {
                     return ready(
                         ApiError::new(ErrorType::BadRequest, "invalid percent-encoding in path")
                             .into_response(),
@@ -418,7 +439,7 @@ impl<B: Send + 'static> Service<http::Request<B>> for Router<B> {
                     }
                 }
                 if let Some(slot) = req.extensions().get::<RouteSlot>() {
-                    slot.set(endpoint.info.clone());
+                    slot.set(endpoint.info().clone());
                 }
                 req.extensions_mut().insert(state);
                 RouterFuture::route(endpoint.service.call_ref(req), request_id, head)
