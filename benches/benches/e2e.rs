@@ -55,8 +55,10 @@ async fn axum_server() -> SocketAddr {
     let app = axum::Router::new()
         .route(
             "/api/info",
+            // The same work as the reference handler: a timestamp formatted per request.
             axum::routing::get(|| async {
-                axum::Json(json!({"data": {"service": "axum-equivalent", "version": "0.1.0", "timestamp": "2026-01-01T00:00:00Z"}}))
+                let timestamp = plumego::core::health::rfc3339_seconds(std::time::SystemTime::now());
+                axum::Json(json!({"data": {"service": "axum-equivalent", "version": "0.1.0", "timestamp": timestamp}}))
             }),
         )
         .route(

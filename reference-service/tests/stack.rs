@@ -213,3 +213,66 @@ async fn trace_context_flows_from_traceparent() {
         "the server span is a child, not the caller's span"
     );
 }
+
+#[tokio::test]
+async fn layer_order_request_id_and_security_headers_wrap_everything() {
+    let mut cfg = config();
+    cfg.cors_allowed_origins = vec!["https://app.example".into()];
+    cfg.request_timeout = Duration::from_millis(100);
+    let svc = service_with_test_routes(&cfg);
+    // A preflight answered by CORS (third layer) still has the id and the
+    // headers of the two layers outside it.
+    let preflight = send(
+        &svc,
+        Method::OPTIONS,
+        "/api/v1/items",
+        None,
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "POST"),
+        ],
+    )
+    .await;
+    assert_eq!(preflight.status, StatusCode::NO_CONTENT);
+    assert_eq!(preflight.headers["x-request-id"].len(), 12);
+    assert_eq!(preflight.headers["x-content-type-options"], "nosniff");
+    // A 504 from the innermost layer passes every layer on its way out.
+    let timed_out = send(
+        &svc,
+        Method::GET,
+        "/test/slow",
+        None,
+        &[("x-request-id", "t1"), ("origin", "https://app.example")],
+    )
+    .await;
+    assert_eq!(timed_out.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(timed_out.headers["x-request-id"], "t1");
+    assert_eq!(
+        timed_out.headers["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(timed_out.headers["x-frame-options"], "SAMEORIGIN");
+    assert_eq!(
+        timed_out.json()["request_id"],
+        "t1",
+        "the envelope carries the id set outermost"
+    );
+    // A 413 from the body limit (inside recovery and the access log) keeps the outer headers too.
+    let mut cfg = config();
+    cfg.max_body_bytes = 4;
+    let svc = service_with_test_routes(&cfg);
+    let too_big = send(
+        &svc,
+        Method::POST,
+        "/api/v1/items",
+        Some(r#"{"name":"long"}"#),
+        &[("x-request-id", "b1")],
+    )
+    .await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(too_big.headers["x-request-id"], "b1");
+    assert_eq!(
+        too_big.headers["referrer-policy"],
+        "strict-origin-when-cross-origin"
+    );
+}
