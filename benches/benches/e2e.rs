@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p plumego-benches --bench e2e` (writes
 //! `target/criterion/e2e-table.md`). Environment: `E2E_CONNECTIONS`
-//! (default 64), `E2E_SECONDS` (default 5).
+//! (default 64), `E2E_SECONDS` per round (default 5).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -163,6 +163,9 @@ async fn load(addr: SocketAddr, path: String, connections: usize, duration: Dura
     }
 }
 
+/// Alternating measurement rounds per server and route.
+const ROUNDS: usize = 3;
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let connections: usize = std::env::var("E2E_CONNECTIONS")
@@ -189,12 +192,21 @@ fn main() {
             ("GET /api/info", "/api/info".to_owned(), "/api/info".to_owned()),
             ("GET /api/v1/items/{id}", format!("/api/v1/items/{id}"), "/api/v1/items/0000000000000001".to_owned()),
         ] {
-            // Warm both, then measure each in turn.
+            // Warm both, then alternate three rounds each so drift on the
+            // shared machine hits both servers alike; report the median round.
             load(plumego, plumego_path.clone(), connections, Duration::from_millis(500)).await;
             load(axum, axum_path.clone(), connections, Duration::from_millis(500)).await;
-            let p = load(plumego, plumego_path, connections, duration).await;
-            let a = load(axum, axum_path, connections, duration).await;
+            let (mut ps, mut as_) = (Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                ps.push(load(plumego, plumego_path.clone(), connections, duration).await);
+                as_.push(load(axum, axum_path.clone(), connections, duration).await);
+            }
             let rps = |r: &Run| r.requests as f64 / r.elapsed.as_secs_f64();
+            let median = |mut runs: Vec<Run>| {
+                runs.sort_by(|a, b| rps(a).total_cmp(&rps(b)));
+                runs.swap_remove(runs.len() / 2)
+            };
+            let (p, a) = (median(ps), median(as_));
             for (name, r) in [("plumego reference stack", &p), ("axum + tower-http", &a)] {
                 let _ = writeln!(
                     out,
@@ -207,7 +219,10 @@ fn main() {
                 );
             }
         }
-        let _ = writeln!(out, "\n{connections} connections, {seconds} s per row, client and servers in one process on this machine.");
+        let _ = writeln!(
+            out,
+            "\n{connections} connections; {ROUNDS} alternating rounds of {seconds} s per server, median round shown; client and servers in one process on this machine."
+        );
         out
     });
     println!("{table}");
