@@ -18,6 +18,10 @@ pub enum StoreConfig {
     Embedded(PathBuf),
     /// In process memory; lost on restart.
     Memory,
+    /// A Redis server (`redis://...`), shared by several instances.
+    Redis(String),
+    /// A PostgreSQL database (`postgres://...`), shared by several instances.
+    Postgres(String),
 }
 
 /// The service configuration.
@@ -72,7 +76,7 @@ pub struct Flags {
     /// The env file (`APP_ENV_FILE`, default `.env`).
     #[arg(long)]
     pub env_file: Option<PathBuf>,
-    /// Store: `embedded` (default), `memory` (`APP_STORE`).
+    /// Store: `embedded` (default), `memory`, `redis://...`, `postgres://...` (`APP_STORE`).
     #[arg(long)]
     pub store: Option<String>,
     /// Data directory of the embedded store (`APP_DATA_DIR`, default `./data`).
@@ -264,6 +268,16 @@ fn parse_store(
                 .unwrap_or_else(|| PathBuf::from("./data")),
         )),
         "memory" => Ok(StoreConfig::Memory),
-        other => Err(bad("APP_STORE", other, "expected embedded or memory")),
+        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Ok(StoreConfig::Redis(url.to_owned()))
+        }
+        url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(StoreConfig::Postgres(url.to_owned()))
+        }
+        other => Err(bad(
+            "APP_STORE",
+            other,
+            "expected embedded, memory, redis://... or postgres://...",
+        )),
     }
 }

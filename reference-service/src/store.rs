@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use plumego::core::store::memory::{MemoryConfig, MemoryStore};
+use plumego::core::store::postgres::{PostgresConfig, PostgresStore};
 use plumego::core::store::redb::{RedbConfig, RedbStore};
+use plumego::core::store::redis::{RedisConfig, RedisStore};
 use plumego::core::store::{IdempotencyStore, Kv, StoreError};
 
 use crate::config::StoreConfig;
@@ -17,6 +19,9 @@ pub struct Stores {
     pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
+/// Keys and rows of this service live under this namespace in shared stores.
+pub const NAMESPACE: &str = "plumego-reference";
+
 /// Opens the store named by the configuration.
 pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
     match config {
@@ -29,6 +34,24 @@ pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
             })
         }
         StoreConfig::Memory => Stores::memory(),
+        StoreConfig::Redis(url) => {
+            let store =
+                Arc::new(RedisStore::connect(RedisConfig::new(url.clone(), NAMESPACE)?).await?);
+            Ok(Stores {
+                items: Arc::new(KvRepository::new(store.clone() as Arc<dyn Kv>)),
+                idempotency: store,
+            })
+        }
+        StoreConfig::Postgres(url) => {
+            let store = Arc::new(
+                PostgresStore::connect(PostgresConfig::new(url.clone(), NAMESPACE)?).await?,
+            );
+            store.migrate().await?;
+            Ok(Stores {
+                items: Arc::new(KvRepository::new(store.clone() as Arc<dyn Kv>)),
+                idempotency: store,
+            })
+        }
     }
 }
 

@@ -144,3 +144,19 @@ fn validation_errors_name_the_variable() {
     assert!(err(&[("APP_REQUEST_TIMEOUT_MS", "0")]).contains("APP_REQUEST_TIMEOUT_MS"));
     assert!(err(&[("APP_ENV_FILE", "/nonexistent/.env")]).contains("env file /nonexistent/.env"));
 }
+
+#[test]
+fn shared_store_urls() {
+    let c = Config::load_from(
+        &env(&[("APP_STORE", "redis://127.0.0.1:6379")]),
+        &Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.store, StoreConfig::Redis("redis://127.0.0.1:6379".into()));
+    let c = Config::load_from(
+        &env(&[("APP_STORE", "postgres://u@h/db")]),
+        &Flags::default(),
+    )
+    .unwrap();
+    assert_eq!(c.store, StoreConfig::Postgres("postgres://u@h/db".into()));
+}
