@@ -1,8 +1,9 @@
 //! Plumego's transport middleware as tower layers.
 //!
-//! Every layer has a `Config` with documented defaults, a `Layer`, a `Clone`
-//! `Service` generic over request and response bodies, and a named response
-//! future. Errors a layer produces leave as the JSON error envelope, never as an
+//! Every layer has a `Layer`, a `Clone` `Service` generic over request and
+//! response bodies, a named response future and, where anything is
+//! configurable, a `Config` with documented defaults (validated at
+//! construction when a value can be wrong). Errors a layer produces leave as the JSON error envelope, never as an
 //! `Err` (which axum would reject), so each layer works in axum, in a plain
 //! `tower::ServiceBuilder` over hyper, or around Plumego's router. Where
 //! tower-http already does the job (CORS, compression, panic catching) the layer
@@ -12,7 +13,9 @@
 //! adds one method per layer to `tower::ServiceBuilder`.
 //!
 //! The recommended order, outermost first: request id, recovery, body limit,
-//! timeout, CORS, security headers, metrics and tracing, access log.
+//! timeout, CORS, security headers, metrics and tracing, access log. Security
+//! headers must sit outside recovery for its 500 to carry them; the reference
+//! service shows a complete stack.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
