@@ -12,10 +12,10 @@
 //! Each layer is a cargo feature; `full` enables them all. [`ServiceBuilderExt`]
 //! adds one method per layer to `tower::ServiceBuilder`.
 //!
-//! The recommended order, outermost first: request id, recovery, body limit,
-//! timeout, CORS, security headers, metrics and tracing, access log. Security
-//! headers must sit outside recovery for its 500 to carry them; the reference
-//! service shows a complete stack.
+//! The recommended order, outermost first (the reference service's): request
+//! id, security headers, CORS, recovery, access log, body limit, metrics,
+//! tracing, timeout. Security headers sit outside recovery so its 500 carries
+//! them; the timeout is innermost so it cancels only the handler.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
