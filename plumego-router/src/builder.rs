@@ -271,13 +271,13 @@ impl<B: Send + 'static> RouterBuilder<B> {
             RouteError::new(&method_name, &full, RouteErrorKind::Pattern(e.to_string()))
         })?;
         let index = self.endpoints.len();
-        let slot = self.tree.insert(&pattern).map_err(|e| {
-            let kind = match e {
-                InsertError::ParamNameConflict { .. } => RouteErrorKind::Conflict(e.to_string()),
-                #[allow(unreachable_patterns)]
-                _ => RouteErrorKind::Conflict(e.to_string()),
-            };
-            RouteError::new(&method_name, pattern.as_str(), kind)
+        // The only insert error is a parameter-name conflict.
+        let slot = self.tree.insert(&pattern).map_err(|e: InsertError| {
+            RouteError::new(
+                &method_name,
+                pattern.as_str(),
+                RouteErrorKind::Conflict(e.to_string()),
+            )
         })?;
         let leaf = slot.get_or_insert_with(Leaf::default);
         let taken = match &method {
