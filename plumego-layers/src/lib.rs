@@ -21,6 +21,8 @@
 
 pub mod body;
 mod builder_ext;
+#[cfg(any(feature = "idempotency", feature = "singleflight"))]
+pub mod resumed_body;
 
 pub use body::ResponseBody;
 pub use builder_ext::ServiceBuilderExt;

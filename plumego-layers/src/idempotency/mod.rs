@@ -90,10 +90,10 @@
 //! # });
 //! ```
 
-mod body;
 mod record;
 
-pub use body::IdempotencyBody;
+/// The body the first caller reads when its response could not be recorded whole.
+pub type IdempotencyBody<B> = crate::resumed_body::ResumedBody<B>;
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -49,10 +49,10 @@
 //! # });
 //! ```
 
-mod body;
 mod key;
 
-pub use body::SingleflightBody;
+/// The body the leader's caller reads when its response could not be shared.
+pub type SingleflightBody<B> = crate::resumed_body::ResumedBody<B>;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;

@@ -1,4 +1,6 @@
-//! The inner body, possibly with its first frames already read.
+//! The inner body, possibly with its first frames already read: what a layer
+//! returns when it started buffering a response (to share or record it) and
+//! had to stop part way.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -9,11 +11,12 @@ use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The body the leader's caller reads when its response could not be
-    /// shared: the inner body untouched, or, when buffering stopped part way
-    /// (over the cap, trailers, an error), the frames already read followed by
-    /// the rest of the inner body, so the leader still gets every byte.
-    pub struct SingleflightBody<B>
+    /// The inner body untouched, or, when buffering stopped part way (over
+    /// the cap, trailers, an error), the frames already read followed by the
+    /// error or the rest of the inner body, so the caller still gets every
+    /// byte and the same error. Used by singleflight (the leader's body) and
+    /// idempotency (the first caller's body).
+    pub struct ResumedBody<B>
     where
         B: http_body::Body,
     {
@@ -42,7 +45,7 @@ pin_project! {
     }
 }
 
-impl<B: http_body::Body> SingleflightBody<B> {
+impl<B: http_body::Body> ResumedBody<B> {
     pub(crate) fn inner(body: B) -> Self {
         Self {
             kind: Kind::Inner { body },
@@ -65,19 +68,19 @@ impl<B: http_body::Body> SingleflightBody<B> {
     }
 }
 
-impl<B: http_body::Body> std::fmt::Debug for SingleflightBody<B> {
+impl<B: http_body::Body> std::fmt::Debug for ResumedBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             Kind::Inner { .. } => "inner",
             Kind::Resumed { .. } => "resumed",
         };
-        f.debug_struct("SingleflightBody")
+        f.debug_struct("ResumedBody")
             .field("kind", &kind)
             .finish_non_exhaustive()
     }
 }
 
-impl<B> http_body::Body for SingleflightBody<B>
+impl<B> http_body::Body for ResumedBody<B>
 where
     B: http_body::Body<Data = Bytes>,
 {
