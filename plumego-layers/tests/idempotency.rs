@@ -4,6 +4,8 @@
 //! (`PLUMEGO_REDIS_URL`, default `redis://127.0.0.1:6379`; an unreachable
 //! server fails the test).
 
+mod support;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -568,31 +570,14 @@ async fn one_layer_in_axum() {
 
 mod redis {
     use super::*;
-    use plumego_core::store::redis::{RedisConfig, RedisStore};
-
-    fn url() -> String {
-        std::env::var("PLUMEGO_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-    }
 
     async fn connect(prefix: &str) -> Arc<dyn IdempotencyStore> {
-        let config = RedisConfig::new(url(), prefix).unwrap();
-        match RedisStore::connect(config).await {
-            Ok(store) => Arc::new(store),
-            Err(err) => panic!(
-                "Redis is unreachable at {} ({err}); start it or set PLUMEGO_REDIS_URL (CI={})",
-                url(),
-                std::env::var("CI").unwrap_or_default()
-            ),
-        }
+        Arc::new(support::redis(prefix).await)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_instances_sharing_redis_run_the_handler_once() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let prefix = format!("plumego-test-idem-{}-{nanos}", std::process::id());
+        let prefix = support::unique_prefix("idem");
         // Two independent instances: separate connections, layers and
         // handler instances sharing only the call counter and Redis.
         let calls = Arc::new(AtomicUsize::new(0));
