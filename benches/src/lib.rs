@@ -9,6 +9,7 @@
 pub mod alloc;
 pub mod github;
 pub mod scenario;
+pub mod stacks;
 
 use std::future::Future;
 use std::pin::pin;

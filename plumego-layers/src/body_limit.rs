@@ -183,6 +183,7 @@ pub struct BodyLimitService<S> {
 impl<S, ReqB, ResB> Service<Request<ReqB>> for BodyLimitService<S>
 where
     S: Service<Request<Limited<ReqB>>, Response = Response<ResB>>,
+    ReqB: http_body::Body,
 {
     type Response = Response<ResponseBody<ResB>>;
     type Error = S::Error;
@@ -204,7 +205,13 @@ where
                 request_id,
             };
         }
-        let trip = Arc::new(Trip::default());
+        // The trip cell is only needed for a body that can exceed the limit;
+        // an empty GET (or one whose exact size fits) skips the allocation.
+        let fits = {
+            let body = req.body();
+            body.is_end_stream() || body.size_hint().upper().is_some_and(|n| n <= max_bytes)
+        };
+        let trip = (!fits).then(|| Arc::new(Trip::default()));
         let req = req.map(|body| Limited {
             inner: body,
             seen: 0,
@@ -263,7 +270,7 @@ pin_project! {
         seen: u64,
         max_bytes: u64,
         tripped: bool,
-        trip: Arc<Trip>,
+        trip: Option<Arc<Trip>>,
     }
 }
 
@@ -323,7 +330,9 @@ where
             *this.seen = this.seen.saturating_add(len);
             if *this.seen > *this.max_bytes {
                 *this.tripped = true;
-                this.trip.set(*this.seen);
+                if let Some(trip) = this.trip {
+                    trip.set(*this.seen);
+                }
                 return Poll::Ready(Some(Err(self.error())));
             }
         }
@@ -363,7 +372,7 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            trip: Arc<Trip>,
+            trip: Option<Arc<Trip>>,
         },
         Rejected {
             seen_bytes: u64,
@@ -383,7 +392,7 @@ where
             KindProj::Rejected { seen_bytes } => *seen_bytes,
             KindProj::Called { future, trip } => {
                 let res = ready!(future.poll(cx))?;
-                match trip.get() {
+                match trip.as_ref().and_then(|t| t.get()) {
                     Some(seen) => seen,
                     None => return Poll::Ready(Ok(res.map(ResponseBody::inner))),
                 }

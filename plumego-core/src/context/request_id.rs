@@ -27,17 +27,46 @@ impl RequestId {
     /// Normalises `raw`; `None` when it is blank, too long or has control characters.
     pub fn new(raw: &str) -> Option<Self> {
         let id = raw.trim();
-        if id.is_empty() || id.len() > MAX_REQUEST_ID_LEN || id.chars().any(char::is_control) {
+        if !Self::check(id) {
             return None;
         }
         HeaderValue::from_str(id).ok().map(Self)
     }
 
-    /// Normalises a header value (which must also be valid UTF-8).
+    /// Normalises a header value (which must also be valid UTF-8). A value
+    /// that needs no trimming is kept as it is, sharing its bytes (no copy).
     pub fn from_header(value: &HeaderValue) -> Option<Self> {
-        std::str::from_utf8(value.as_bytes())
-            .ok()
-            .and_then(Self::new)
+        let text = std::str::from_utf8(value.as_bytes()).ok()?;
+        if text.len() == text.trim().len() {
+            Self::check(text).then(|| Self(value.clone()))
+        } else {
+            Self::new(text)
+        }
+    }
+
+    /// An id from bytes the caller already owns (a generated id in a
+    /// [`Bytes::from_owner`](bytes::Bytes::from_owner) buffer, say), kept
+    /// without a copy; `None` unless they are a valid, already trimmed id.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use plumego_core::context::RequestId;
+    ///
+    /// let id = RequestId::from_shared(Bytes::from_owner(*b"0AbCdEfGhIjK")).unwrap();
+    /// assert_eq!(id.as_str(), "0AbCdEfGhIjK");
+    /// assert!(RequestId::from_shared(Bytes::from_static(b" padded ")).is_none());
+    /// ```
+    pub fn from_shared(bytes: bytes::Bytes) -> Option<Self> {
+        let text = std::str::from_utf8(&bytes).ok()?;
+        if text.len() != text.trim().len() || !Self::check(text) {
+            return None;
+        }
+        HeaderValue::from_maybe_shared(bytes).ok().map(Self)
+    }
+
+    /// Non-empty, not too long, no control characters.
+    fn check(id: &str) -> bool {
+        !id.is_empty() && id.len() <= MAX_REQUEST_ID_LEN && !id.chars().any(char::is_control)
     }
 
     /// The id.
@@ -67,6 +96,20 @@ impl std::fmt::Display for RequestId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clean_header_value_is_shared_not_copied() {
+        let value = HeaderValue::from_static("req-123");
+        let id = RequestId::from_header(&value).unwrap();
+        assert_eq!(
+            id.header_value().as_bytes().as_ptr(),
+            value.as_bytes().as_ptr()
+        );
+        // One that needs trimming is normalised into a new value.
+        let padded = HeaderValue::from_static(" req-123 ");
+        assert_eq!(RequestId::from_header(&padded).unwrap().as_str(), "req-123");
+        assert!(RequestId::from_header(&HeaderValue::from_static("a\tb")).is_none());
+    }
 
     #[test]
     fn normalisation_edges() {

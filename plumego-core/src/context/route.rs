@@ -17,7 +17,8 @@ use smallvec::SmallVec;
 /// What the router knows about a route before any request arrives.
 #[derive(Debug, Clone)]
 pub struct RouteInfo {
-    pattern: Box<str>,
+    /// Shared so labels (metrics, spans, logs) can hold it without a copy.
+    pattern: Arc<str>,
     name: Option<Box<str>>,
     param_names: Box<[Box<str>]>,
     metadata: Extensions,
@@ -27,7 +28,7 @@ impl RouteInfo {
     /// Describes a route: its pattern in canonical form, optional name, and the
     /// names of its parameters in declaration order.
     pub fn new(
-        pattern: impl Into<Box<str>>,
+        pattern: impl Into<Arc<str>>,
         name: Option<Box<str>>,
         param_names: impl IntoIterator<Item = impl Into<Box<str>>>,
         metadata: Extensions,
@@ -42,6 +43,12 @@ impl RouteInfo {
 
     /// The registered pattern, group prefix included (e.g. `/api/users/:id`).
     pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The pattern as a shared string: cloning it to label a metric or a
+    /// span costs a reference count, not an allocation.
+    pub fn shared_pattern(&self) -> &Arc<str> {
         &self.pattern
     }
 

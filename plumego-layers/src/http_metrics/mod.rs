@@ -510,17 +510,30 @@ impl Recorder {
         let scheme = KeyValue::new(ATTR_SCHEME, self.scheme);
         ins.active.add(-1, &[method.clone(), scheme.clone()]);
 
-        let route = match self.slot.pattern() {
-            Some(pattern) => KeyValue::new(ATTR_ROUTE, pattern.to_owned()),
+        let route = match self.slot.get() {
+            // The router's shared pattern: a reference count, not a copy.
+            Some(route) => KeyValue::new(
+                ATTR_ROUTE,
+                opentelemetry::Value::String(route.shared_pattern().clone().into()),
+            ),
             None => KeyValue::new(ATTR_ROUTE, ins.unmatched_route.clone()),
         };
-        let mut attrs = Vec::with_capacity(5);
-        attrs.extend([method, scheme, route]);
+        // At most five attributes, on the stack; the unused tail slots hold
+        // cheap placeholders and are not passed on.
+        let mut attrs = [
+            method.clone(),
+            scheme.clone(),
+            route,
+            method.clone(),
+            method,
+        ];
+        let mut len = 3;
         // Without a status the request failed before its head: an inner
         // error, a panic, or a future dropped by an outer timeout.
         let error = match self.status {
             Some(status) => {
-                attrs.push(KeyValue::new(ATTR_STATUS, i64::from(status.as_u16())));
+                attrs[len] = KeyValue::new(ATTR_STATUS, i64::from(status.as_u16()));
+                len += 1;
                 error.map(Cow::Borrowed).or_else(|| {
                     status
                         .is_server_error()
@@ -530,14 +543,16 @@ impl Recorder {
             None => Some(Cow::Borrowed(error.unwrap_or(OTHER_ERROR))),
         };
         if let Some(error) = error {
-            attrs.push(KeyValue::new(ATTR_ERROR_TYPE, error));
+            attrs[len] = KeyValue::new(ATTR_ERROR_TYPE, error);
+            len += 1;
         }
-        ins.duration.record(elapsed, &attrs);
+        let attrs = &attrs[..len];
+        ins.duration.record(elapsed, attrs);
         if let Some(size) = self.request_size {
-            ins.request_size.record(size, &attrs);
+            ins.request_size.record(size, attrs);
         }
         if self.status.is_some() {
-            ins.response_size.record(self.response_bytes, &attrs);
+            ins.response_size.record(self.response_bytes, attrs);
         }
     }
 }

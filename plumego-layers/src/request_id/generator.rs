@@ -78,9 +78,23 @@ impl RequestIdGenerator {
         self.generate_at(SystemTime::now())
     }
 
+    /// A new id as its 12 ASCII bytes, with no allocation (the layer hands
+    /// them to a shared buffer that every clone of the id reuses).
+    pub fn generate_bytes(&self) -> [u8; 12] {
+        self.generate_bytes_at(SystemTime::now())
+    }
+
     /// A new id as if the clock read `now` (a clock that steps back reuses the
     /// last millisecond).
     pub fn generate_at(&self, now: SystemTime) -> String {
+        self.generate_bytes_at(now)
+            .iter()
+            .map(|&b| char::from(b))
+            .collect()
+    }
+
+    /// [`generate_at`](Self::generate_at) as bytes.
+    pub fn generate_bytes_at(&self, now: SystemTime) -> [u8; 12] {
         let now_ms = now
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
@@ -129,13 +143,13 @@ impl RequestIdGenerator {
     }
 }
 
-fn encode(mut value: u64) -> String {
+fn encode(mut value: u64) -> [u8; 12] {
     let mut out = [b'0'; 12];
     for slot in out.iter_mut().rev() {
         *slot = ALPHABET[(value % 62) as usize];
         value /= 62;
     }
-    out.iter().map(|&b| b as char).collect()
+    out
 }
 
 #[cfg(test)]

@@ -96,8 +96,10 @@ impl RequestIdConfig {
         if let Some(id) = self.generator.as_ref().and_then(|g| RequestId::new(&g())) {
             return id;
         }
-        RequestId::new(&self.default_generator.generate())
-            .expect("12 base62 characters are a valid request id")
+        // One allocation, shared by every clone of the id (the extension,
+        // the request and response headers, envelopes).
+        let id = bytes::Bytes::from_owner(self.default_generator.generate_bytes());
+        RequestId::from_shared(id).expect("12 base62 characters are a valid request id")
     }
 }
 

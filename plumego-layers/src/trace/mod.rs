@@ -63,14 +63,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::SystemTime;
 
-use http::uri::Authority;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version, header};
 use http_body::{Frame, SizeHint};
 use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
-use opentelemetry::global::{ObjectSafeSpan, ObjectSafeTracer};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -96,6 +93,9 @@ const ATTR_PEER_PORT: &str = "network.peer.port";
 const ATTR_ERROR_TYPE: &str = "error.type";
 const OTHER: &str = "_OTHER";
 
+type StartSpan =
+    dyn Fn(SpanBuilder, &opentelemetry::Context) -> opentelemetry::Context + Send + Sync;
+
 /// Tracing options.
 ///
 /// There is no `Default`: the tracer is the one required value, and a default
@@ -103,7 +103,10 @@ const OTHER: &str = "_OTHER";
 /// reads.
 #[derive(Clone)]
 pub struct TraceConfig {
-    tracer: Arc<dyn ObjectSafeTracer + Send + Sync>,
+    /// Starts the server span as a child of the given context and returns
+    /// the context holding it. A closure over the concrete tracer, so the
+    /// span is boxed once (by `opentelemetry::Context`), not twice.
+    start_span: Arc<StartSpan>,
     propagator: Arc<dyn TextMapPropagator + Send + Sync>,
     /// The response header that receives the server span id; `None` writes
     /// none. Default [`SPAN_ID_HEADER`].
@@ -138,7 +141,11 @@ impl TraceConfig {
         T::Span: Send + Sync + 'static,
     {
         Self {
-            tracer: Arc::new(tracer),
+            start_span: Arc::new(
+                move |builder: SpanBuilder, parent: &opentelemetry::Context| {
+                    parent.with_span(tracer.build_with_context(builder, parent))
+                },
+            ),
             propagator: Arc::new(TraceContextPropagator::new()),
             span_id_header: Some(HeaderName::from_static(SPAN_ID_HEADER)),
             inject_response_context: false,
@@ -240,11 +247,7 @@ where
         let builder = SpanBuilder::from_name(span_name(method, slot.pattern()))
             .with_kind(SpanKind::Server)
             .with_attributes(request_attributes(&req, method, self.config.https));
-        let span = self
-            .config
-            .tracer
-            .build_with_context_boxed(builder, &parent);
-        let cx = parent.with_span(ServerSpan(span));
+        let cx = (self.config.start_span)(builder, &parent);
 
         if let Some(trace_context) = trace_context(&parent, cx.span().span_context()) {
             req.extensions_mut().insert(trace_context);
@@ -292,6 +295,29 @@ fn span_name(method: &'static str, route: Option<&str>) -> Cow<'static, str> {
     }
 }
 
+/// A `Host` header's host and port (`example.com:8080`, `[::1]:8080`),
+/// read in place rather than parsed into an owned `Authority`; `None` when
+/// it is empty or malformed.
+fn split_host_port(value: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        let end = rest.find(']')?;
+        let port = &rest[end + 1..];
+        (&value[..end + 2], port.strip_prefix(':'))
+    } else {
+        match value.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (value, None),
+        }
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/' || c == '@') {
+        return None;
+    }
+    match port {
+        None => Some((host, None)),
+        Some(port) => port.parse().ok().map(|p| (host, Some(p))),
+    }
+}
+
 fn scheme_label(uri: &Uri, https: bool) -> &'static str {
     match uri.scheme_str() {
         Some(s) if s.eq_ignore_ascii_case("https") => "https",
@@ -313,15 +339,17 @@ fn request_attributes<B>(req: &Request<B>, method: &'static str, https: bool) ->
     attrs.push(KeyValue::new(ATTR_PATH, req.uri().path().to_owned()));
     attrs.push(KeyValue::new(ATTR_SCHEME, scheme_label(req.uri(), https)));
     // HTTP/2 carries `:authority` in the URI; HTTP/1.1 the Host header.
-    let host = req.uri().authority().cloned().or_else(|| {
-        req.headers()
+    let host = match req.uri().authority() {
+        Some(authority) => Some((authority.host(), authority.port_u16())),
+        None => req
+            .headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.parse::<Authority>().ok())
-    });
-    if let Some(host) = host {
-        attrs.push(KeyValue::new(ATTR_SERVER_ADDRESS, host.host().to_owned()));
-        if let Some(port) = host.port_u16() {
+            .and_then(split_host_port),
+    };
+    if let Some((host, port)) = host {
+        attrs.push(KeyValue::new(ATTR_SERVER_ADDRESS, host.to_owned()));
+        if let Some(port) = port {
             attrs.push(KeyValue::new(ATTR_SERVER_PORT, i64::from(port)));
         }
     }
@@ -403,11 +431,8 @@ where
                     let span_context = guard.cx.span().span_context().clone();
                     if let Some(name) = &config.span_id_header {
                         if span_context.is_valid() && !res.headers().contains_key(name) {
-                            if let Ok(value) =
-                                HeaderValue::from_str(&span_context.span_id().to_string())
-                            {
-                                res.headers_mut().insert(name.clone(), value);
-                            }
+                            let value = span_id_header_value(span_context.span_id());
+                            res.headers_mut().insert(name.clone(), value);
                         }
                     }
                     if config.inject_response_context {
@@ -498,13 +523,28 @@ struct SpanGuard {
     responded: bool,
 }
 
+/// The span id as 16 lowercase hex digits, formatted on the stack (one
+/// allocation: the header value's own buffer).
+fn span_id_header_value(id: opentelemetry::trace::SpanId) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, byte) in id.to_bytes().into_iter().enumerate() {
+        out[2 * i] = HEX[usize::from(byte >> 4)];
+        out[2 * i + 1] = HEX[usize::from(byte & 0x0f)];
+    }
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(out))
+        .unwrap_or_else(|_| HeaderValue::from_static("0000000000000000"))
+}
+
 impl SpanGuard {
     fn respond(&mut self, status: http::StatusCode) {
         self.responded = true;
         let span = self.cx.span();
-        if let Some(route) = self.slot.pattern() {
-            span.set_attribute(KeyValue::new(ATTR_ROUTE, route.to_owned()));
-            span.update_name(span_name(self.method, Some(route)));
+        if let Some(route) = self.slot.get() {
+            // The router's shared pattern: a reference count, not a copy.
+            let pattern = opentelemetry::Value::String(route.shared_pattern().clone().into());
+            span.set_attribute(KeyValue::new(ATTR_ROUTE, pattern));
+            span.update_name(span_name(self.method, Some(route.pattern())));
         }
         span.set_attribute(KeyValue::new(ATTR_STATUS, i64::from(status.as_u16())));
         // Server spans leave 4xx unset: the client erred, not the server.
@@ -552,54 +592,6 @@ impl std::fmt::Debug for SpanGuard {
     }
 }
 
-/// The tracer's span behind a box, so the layer is not generic over the
-/// tracer type and the span can live in an `opentelemetry::Context`.
-struct ServerSpan(Box<dyn ObjectSafeSpan + Send + Sync>);
-
-impl opentelemetry::trace::Span for ServerSpan {
-    fn add_event_with_timestamp<T>(
-        &mut self,
-        name: T,
-        timestamp: SystemTime,
-        attributes: Vec<KeyValue>,
-    ) where
-        T: Into<Cow<'static, str>>,
-    {
-        ObjectSafeSpan::add_event_with_timestamp(&mut *self.0, name.into(), timestamp, attributes);
-    }
-
-    fn span_context(&self) -> &SpanContext {
-        ObjectSafeSpan::span_context(&*self.0)
-    }
-
-    fn is_recording(&self) -> bool {
-        ObjectSafeSpan::is_recording(&*self.0)
-    }
-
-    fn set_attribute(&mut self, attribute: KeyValue) {
-        ObjectSafeSpan::set_attribute(&mut *self.0, attribute);
-    }
-
-    fn set_status(&mut self, status: Status) {
-        ObjectSafeSpan::set_status(&mut *self.0, status);
-    }
-
-    fn update_name<T>(&mut self, new_name: T)
-    where
-        T: Into<Cow<'static, str>>,
-    {
-        ObjectSafeSpan::update_name(&mut *self.0, new_name.into());
-    }
-
-    fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
-        ObjectSafeSpan::add_link(&mut *self.0, span_context, attributes);
-    }
-
-    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
-        ObjectSafeSpan::end_with_timestamp(&mut *self.0, timestamp);
-    }
-}
-
 /// Reads propagation fields from request headers; values that are not visible
 /// ASCII are treated as absent.
 ///
@@ -615,10 +607,23 @@ struct HeaderExtractor<'a> {
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
+/// The propagator asks for these on every request: pre-parsed names skip
+/// parsing the `&str` key each time.
+static TRACEPARENT_NAME: HeaderName = HeaderName::from_static(TRACEPARENT);
+static TRACESTATE_NAME: HeaderName = HeaderName::from_static(TRACESTATE);
+
+/// `key` as a header name, without parsing it when it is a trace-context one.
+fn lookup<'h>(headers: &'h HeaderMap, key: &str) -> http::header::GetAll<'h, HeaderValue> {
+    match key {
+        TRACEPARENT => headers.get_all(&TRACEPARENT_NAME),
+        TRACESTATE => headers.get_all(&TRACESTATE_NAME),
+        other => headers.get_all(other),
+    }
+}
 
 impl<'a> HeaderExtractor<'a> {
     fn new(headers: &'a HeaderMap) -> Self {
-        let mut values = headers.get_all(TRACEPARENT).iter();
+        let mut values = headers.get_all(&TRACEPARENT_NAME).iter();
         let trace_context_ok = match (values.next(), values.next()) {
             (Some(v), None) => v.to_str().is_ok_and(well_formed_traceparent),
             // Absent: nothing to hide. Repeated: ambiguous, so invalid.
@@ -664,7 +669,10 @@ impl Extractor for HeaderExtractor<'_> {
         if self.hidden(key) {
             return None;
         }
-        self.headers.get(key).and_then(|v| v.to_str().ok())
+        lookup(self.headers, key)
+            .iter()
+            .next()
+            .and_then(|v| v.to_str().ok())
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -679,9 +687,7 @@ impl Extractor for HeaderExtractor<'_> {
         if self.hidden(key) {
             return None;
         }
-        let values: Vec<&str> = self
-            .headers
-            .get_all(key)
+        let values: Vec<&str> = lookup(self.headers, key)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
@@ -700,6 +706,34 @@ impl Injector for HeaderInjector<'_> {
             HeaderValue::from_str(&value),
         ) {
             self.0.insert(name, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::split_host_port;
+
+    #[test]
+    fn host_headers_split_like_authorities() {
+        assert_eq!(split_host_port("example.com"), Some(("example.com", None)));
+        assert_eq!(
+            split_host_port("example.com:8080"),
+            Some(("example.com", Some(8080)))
+        );
+        assert_eq!(split_host_port("[::1]:8080"), Some(("[::1]", Some(8080))));
+        assert_eq!(split_host_port("[::1]"), Some(("[::1]", None)));
+        for bad in [
+            "",
+            ":80",
+            "example.com:x",
+            "example.com:99999",
+            "[::1",
+            "a b",
+            "u@h",
+            "h/p",
+        ] {
+            assert_eq!(split_host_port(bad), None, "{bad:?}");
         }
     }
 }
