@@ -10,7 +10,10 @@
 //! configures it and adds Plumego's contract on top.
 //!
 //! Each layer is a cargo feature; `full` enables them all. [`ServiceBuilderExt`]
-//! adds one method per layer to `tower::ServiceBuilder`.
+//! adds one method per layer to `tower::ServiceBuilder`. One feature is not a
+//! layer: `jwks` adds a hyper + rustls client so `security::jwt::JwksSource`
+//! can fetch an identity provider's keys by itself (without it, it takes any
+//! tower HTTP client).
 //!
 //! The recommended order, outermost first (the reference service's): request
 //! id, security headers, CORS, recovery, access log, body limit, metrics,

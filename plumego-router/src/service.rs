@@ -97,12 +97,17 @@ impl<B> std::fmt::Debug for Router<B> {
 }
 
 /// A pre-rendered envelope; the request id is spliced in later when known.
-fn envelope_response(status: StatusCode, body: &Bytes) -> Response {
+/// A pre-rendered envelope. It is marked for the request id only when there
+/// is one to add (the router adds it before the response leaves): a request
+/// without an id skips the response's extension map altogether.
+fn envelope_response(status: StatusCode, body: &Bytes, has_request_id: bool) -> Response {
     let mut res = Response::new(Body::full(body.clone()));
     *res.status_mut() = status;
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res.extensions_mut().insert(PendingRequestId);
+    if has_request_id {
+        res.extensions_mut().insert(PendingRequestId);
+    }
     res
 }
 
@@ -449,6 +454,7 @@ impl<B: Send + 'static> Service<http::Request<B>> for Router<B> {
                 let mut res = envelope_response(
                     StatusCode::METHOD_NOT_ALLOWED,
                     &inner.method_not_allowed_body,
+                    request_id.is_some(),
                 );
                 res.headers_mut().insert(ALLOW, allow);
                 ready(res)
@@ -463,6 +469,7 @@ impl<B: Send + 'static> Service<http::Request<B>> for Router<B> {
                 None => ready(envelope_response(
                     StatusCode::NOT_FOUND,
                     &inner.not_found_body,
+                    request_id.is_some(),
                 )),
             },
         }

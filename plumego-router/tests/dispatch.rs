@@ -292,3 +292,36 @@ async fn an_empty_path_is_the_root_and_never_panics() {
         assert_eq!(res.status(), StatusCode::OK, "{uri}");
     }
 }
+
+#[tokio::test]
+async fn the_404_envelope_carries_the_request_id_only_when_there_is_one() {
+    let mut b = RouterBuilder::new();
+    b.get("/items", echo("get")).unwrap();
+    let r = b.build();
+    let mut req = Request::get("/nowhere").body(Body::empty()).unwrap();
+    req.extensions_mut()
+        .insert(RequestId::new("rid-404").unwrap());
+    let res = r.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        body.ends_with(b",\"request_id\":\"rid-404\"}\n"),
+        "{body:?}"
+    );
+
+    let res = r
+        .clone()
+        .oneshot(Request::get("/nowhere").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    // Nothing left pending for a layer further out to act on.
+    assert!(
+        res.extensions()
+            .get::<plumego_core::envelope::PendingRequestId>()
+            .is_none()
+    );
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(!body.windows(10).any(|w| w == b"request_id"), "{body:?}");
+}
