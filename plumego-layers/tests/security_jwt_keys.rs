@@ -257,6 +257,47 @@ async fn lazy_rotation_happens_once_across_instances() {
     assert!(a.get(&first.kid).is_some() && b.get(&first.kid).is_some());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_rotations_leave_every_instance_on_the_stored_active_key() {
+    let kv = memory_kv();
+    let store = KvKeyStore::new(kv.clone());
+    let (a, b) = (Arc::new(KeySet::new()), Arc::new(KeySet::new()));
+    store.open(&a).await.unwrap();
+    store.open(&b).await.unwrap();
+    for _ in 0..20 {
+        let (ra, rb) = tokio::join!(store.rotate(&a), store.rotate(&b));
+        let (ra, rb) = (ra.unwrap().kid, rb.unwrap().kid);
+        let stored = kv.get(ACTIVE_KEY).await.unwrap();
+        let stored = std::str::from_utf8(&stored).unwrap().to_owned();
+        // Each instance signs with the key its rotation reported (its own,
+        // or the winner's when it lost the swap) and one of them is active.
+        assert_eq!(a.active().unwrap().kid(), ra);
+        assert_eq!(b.active().unwrap().kid(), rb);
+        assert!(stored == ra || stored == rb, "{stored} not in {ra}/{rb}");
+        // The next reload puts both on the stored key; both keys verify.
+        store.load(&a).await.unwrap();
+        store.load(&b).await.unwrap();
+        assert_eq!(a.active().unwrap().kid(), stored);
+        assert_eq!(b.active().unwrap().kid(), stored);
+        assert!(a.get(&ra).is_some() && a.get(&rb).is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_reload_skips_a_malformed_key_that_open_refuses() {
+    let kv = memory_kv();
+    let store = KvKeyStore::new(kv.clone());
+    let first = KeySet::new();
+    let meta = store.open(&first).await.unwrap();
+    kv.set("jwt:keys:broken", Bytes::from_static(b"{}"), None)
+        .await
+        .unwrap();
+    assert!(store.open(&KeySet::new()).await.is_err());
+    let other = KeySet::new();
+    assert_eq!(store.load(&other).await.unwrap(), 1);
+    assert_eq!(other.active().unwrap().kid(), meta.kid);
+}
+
 #[test]
 fn store_configuration_is_validated() {
     let store = KvKeyStore::new(memory_kv());
@@ -377,7 +418,7 @@ async fn jwks_keys_are_fetched_refreshed_on_unknown_kids_and_retired() {
     let keys = Arc::new(KeySet::new());
     let refresher = KeyRefresher::with_min_interval(
         keys.clone(),
-        JwksSource::new(&url).unwrap(),
+        JwksSource::new_plain_http(&url).unwrap(),
         Duration::from_millis(200),
     );
     assert_eq!(refresher.refresh().await.unwrap(), 1);
@@ -413,7 +454,7 @@ async fn forged_kids_cannot_flood_the_provider() {
     let keys = Arc::new(KeySet::new());
     let refresher = KeyRefresher::with_min_interval(
         keys.clone(),
-        JwksSource::new(&url).unwrap(),
+        JwksSource::new_plain_http(&url).unwrap(),
         Duration::from_millis(300),
     );
     refresher.refresh().await.unwrap();
@@ -440,7 +481,7 @@ async fn failed_fetches_keep_the_keys() {
     let server = Idp::new(idp_keys.public_jwks());
     let url = format!("http://{}/jwks", server.serve().await);
     let keys = KeySet::new();
-    let source = JwksSource::new(&url)
+    let source = JwksSource::new_plain_http(&url)
         .unwrap()
         .timeout(Duration::from_millis(300))
         .max_bytes(4096);
@@ -494,7 +535,7 @@ async fn a_background_refresher_follows_the_provider_and_stops_when_dropped() {
     let server = Idp::new(idp_keys.public_jwks());
     let url = format!("http://{}/jwks", server.serve().await);
     let keys = Arc::new(KeySet::new());
-    let refresher = KeyRefresher::new(keys.clone(), JwksSource::new(&url).unwrap());
+    let refresher = KeyRefresher::new(keys.clone(), JwksSource::new_plain_http(&url).unwrap());
     let task = refresher.spawn(Duration::from_millis(50));
 
     idp_keys.insert(JwtKey::generate("idp-2", Algorithm::ES256).unwrap());
@@ -518,8 +559,136 @@ async fn a_background_refresher_follows_the_provider_and_stops_when_dropped() {
 #[test]
 fn jwks_urls_are_validated() {
     for bad in ["", "/relative", "ftp://idp/jwks", "http://"] {
-        assert!(JwksSource::new(bad).is_err(), "{bad}");
+        assert!(JwksSource::new_plain_http(bad).is_err(), "{bad}");
     }
+    // Keys over plain HTTP only when asked for.
+    assert!(JwksSource::new("http://idp.example/jwks").is_err());
+    assert!(JwksSource::new_plain_http("http://idp.example/jwks").is_ok());
+}
+
+#[tokio::test]
+async fn credentials_in_the_url_stay_out_of_errors() {
+    let url = "http://user:s3cret@127.0.0.1:9/jwks?token=abc";
+    let source = JwksSource::new_plain_http(url)
+        .unwrap()
+        .timeout(Duration::from_secs(2));
+    assert_eq!(source.shown_uri(), "http://127.0.0.1:9/jwks");
+    let err = source.fetch().await.unwrap_err().to_string();
+    assert!(
+        !err.contains("s3cret") && !err.contains("token=abc"),
+        "{err}"
+    );
+    assert!(!format!("{source:?}").contains("s3cret"));
+}
+
+#[test]
+fn a_document_cannot_take_over_a_local_kid() {
+    let local = JwtKey::hmac("shared-kid", Algorithm::HS256, &[7u8; 32]).unwrap();
+    let keys = Arc::new(KeySet::with_active(local));
+    let m = manager(&keys, TokenFormat::Go);
+    let before = token(&m, "ann");
+    // The provider publishes a key under the same kid, and one of its own.
+    let (idp_keys, _) = provider("shared-kid");
+    idp_keys.insert(JwtKey::generate("idp-own", Algorithm::EdDSA).unwrap());
+    assert_eq!(keys.sync_jwks(&idp_keys.public_jwks()).unwrap(), 1);
+    // Only the provider's own key is (re)added; the shared kid is skipped.
+    assert_eq!(keys.insert_jwks(&idp_keys.public_jwks()).unwrap(), 1);
+    assert!(
+        keys.get("shared-kid").unwrap().can_sign(),
+        "the local key stays"
+    );
+    assert_eq!(m.verify(&before, None).unwrap().subject, "ann");
+    assert_eq!(m.verify(&token(&m, "bob"), None).unwrap().subject, "bob");
+    // A document without it removes only what documents added.
+    let (other, _) = provider("idp-3");
+    keys.sync_jwks(&other.public_jwks()).unwrap();
+    assert_eq!(keys.kids(), ["idp-3", "shared-kid"]);
+}
+
+#[test]
+fn unknown_key_types_are_skipped_not_fatal() {
+    let (idp_keys, _) = provider("good");
+    let good: serde_json::Value = serde_json::from_str(&idp_keys.public_jwks()).unwrap();
+    let doc = serde_json::json!({ "keys": [
+        { "kty": "OKP", "crv": "X25519", "kid": "x", "x": "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo" },
+        { "kty": "EC", "crv": "secp256k1", "kid": "k", "x": "AA", "y": "AA" },
+        { "kty": "EC", "crv": "P-521", "alg": "ES512", "kid": "p", "x": "AA", "y": "AA" },
+        { "kty": "oct", "kid": "o", "k": "AAAA" },
+        { "kty": "something-new", "kid": "n" },
+        "not even an object",
+        good["keys"][0],
+    ]});
+    let keys = KeySet::new();
+    assert_eq!(keys.sync_jwks(&doc.to_string()).unwrap(), 1);
+    assert_eq!(keys.kids(), ["good"]);
+}
+
+#[test]
+fn oversized_key_lists_are_refused() {
+    let (idp_keys, _) = provider("k");
+    let one: serde_json::Value = serde_json::from_str(&idp_keys.public_jwks()).unwrap();
+    let many = vec![one["keys"][0].clone(); plumego_layers::security::jwt::MAX_JWKS_KEYS + 1];
+    let doc = serde_json::json!({ "keys": many }).to_string();
+    assert!(KeySet::new().sync_jwks(&doc).is_err());
+}
+
+/// A key source that takes `delay` to publish one key, counting loads.
+struct SlowSource {
+    delay: Duration,
+    loads: Arc<AtomicUsize>,
+    document: String,
+}
+
+impl plumego_layers::security::jwt::KeySource for SlowSource {
+    fn load<'a>(&'a self, set: &'a KeySet) -> plumego_layers::security::jwt::RefreshFuture<'a> {
+        Box::pin(async move {
+            tokio::time::sleep(self.delay).await;
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            set.sync_jwks(&self.document)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_caller_going_away_does_not_cancel_the_refresh() {
+    let (idp_keys, _) = provider("late");
+    let loads = Arc::new(AtomicUsize::new(0));
+    let keys = Arc::new(KeySet::new());
+    let refresher = KeyRefresher::new(
+        keys.clone(),
+        SlowSource {
+            delay: Duration::from_millis(100),
+            loads: loads.clone(),
+            document: idp_keys.public_jwks(),
+        },
+    );
+    let caller = {
+        let refresher = refresher.clone();
+        tokio::spawn(async move { refresher.refresh_if_due().await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    caller.abort();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert_eq!(keys.kids(), ["late"]);
+}
+
+#[tokio::test]
+async fn a_hung_source_times_out() {
+    let keys = Arc::new(KeySet::new());
+    let refresher = KeyRefresher::new(
+        keys,
+        SlowSource {
+            delay: Duration::from_secs(3600),
+            loads: Arc::new(AtomicUsize::new(0)),
+            document: String::new(),
+        },
+    )
+    .with_load_timeout(Duration::from_millis(50));
+    let started = std::time::Instant::now();
+    let err = refresher.refresh().await.unwrap_err();
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 mod https {
@@ -573,7 +742,7 @@ mod https {
 
         // The bundled roots do not trust a self-signed certificate.
         let keys = KeySet::new();
-        let err = JwksSource::new(&url)
+        let err = JwksSource::new_plain_http(&url)
             .unwrap()
             .load(&keys)
             .await

@@ -25,10 +25,12 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`KeyRefresher`](super::KeyRefresher) to refresh on an interval and when
 /// a token names a key the set does not know yet.
 ///
-/// With the `jwks` feature, [`JwksSource::new`] brings a hyper client with
-/// rustls and the Mozilla root certificates
-/// ([`with_tls_config`](JwksSource::with_tls_config) for private CAs); any
-/// other client plugs in through [`with_client`](Self::with_client).
+/// With the `jwks` feature, `JwksSource::new` brings a hyper client with
+/// rustls and the Mozilla root certificates, for `https` URLs only
+/// (`with_tls_config` for private CAs, `new_plain_http` for a provider on
+/// loopback); any other client plugs in through
+/// [`with_client`](Self::with_client). Errors, logs and `Debug` show the URL
+/// without user-info or query, so credentials in it do not leak.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -53,6 +55,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct JwksSource<C> {
     uri: Uri,
+    /// `scheme://host[:port]/path`: what errors, logs and `Debug` show, so
+    /// credentials in the user-info or the query never reach them.
+    shown: String,
     client: C,
     timeout: Duration,
     max_bytes: usize,
@@ -61,7 +66,7 @@ pub struct JwksSource<C> {
 impl<C> std::fmt::Debug for JwksSource<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwksSource")
-            .field("uri", &self.uri)
+            .field("uri", &self.shown)
             .field("timeout", &self.timeout)
             .field("max_bytes", &self.max_bytes)
             .finish_non_exhaustive()
@@ -83,8 +88,16 @@ impl<C> JwksSource<C> {
                 "the JWKS URL must be an absolute http or https URL",
             ));
         }
+        let shown = format!(
+            "{}://{}{}",
+            uri.scheme_str().unwrap_or("https"),
+            uri.authority()
+                .map_or("", |a| a.as_str().rsplit('@').next().unwrap_or("")),
+            uri.path()
+        );
         Ok(Self {
             uri,
+            shown,
             client,
             timeout: DEFAULT_TIMEOUT,
             max_bytes: MAX_JWKS_BYTES,
@@ -109,6 +122,11 @@ impl<C> JwksSource<C> {
     pub fn uri(&self) -> &Uri {
         &self.uri
     }
+
+    /// The URL as errors and logs show it: without user-info or query.
+    pub fn shown_uri(&self) -> &str {
+        &self.shown
+    }
 }
 
 fn invalid_uri(_: http::uri::InvalidUri) -> &'static str {
@@ -129,7 +147,7 @@ where
     pub async fn fetch(&self) -> Result<String, JwtError> {
         tokio::time::timeout(self.timeout, self.fetch_unbounded())
             .await
-            .map_err(|_| JwtError::Fetch(format!("{} timed out", self.uri)))?
+            .map_err(|_| JwtError::Fetch(format!("{} timed out", self.shown)))?
     }
 
     async fn fetch_unbounded(&self) -> Result<String, JwtError> {
@@ -142,11 +160,11 @@ where
             .clone()
             .oneshot(request)
             .await
-            .map_err(|e| JwtError::Fetch(format!("{}: {}", self.uri, e.into())))?;
+            .map_err(|e| JwtError::Fetch(format!("{}: {}", self.shown, e.into())))?;
         if response.status() != StatusCode::OK {
             return Err(JwtError::Fetch(format!(
                 "{} answered {}",
-                self.uri,
+                self.shown,
                 response.status()
             )));
         }
@@ -165,18 +183,19 @@ where
                 if e.is::<http_body_util::LengthLimitError>() {
                     self.oversized()
                 } else {
-                    JwtError::Fetch(format!("{}: {e}", self.uri))
+                    JwtError::Fetch(format!("{}: {e}", self.shown))
                 }
             })?
             .to_bytes();
-        String::from_utf8(body.to_vec())
-            .map_err(|_| JwtError::Fetch(format!("{} sent a document that is not UTF-8", self.uri)))
+        String::from_utf8(body.to_vec()).map_err(|_| {
+            JwtError::Fetch(format!("{} sent a document that is not UTF-8", self.shown))
+        })
     }
 
     fn oversized(&self) -> JwtError {
         JwtError::Fetch(format!(
             "{} sent more than {} bytes",
-            self.uri, self.max_bytes
+            self.shown, self.max_bytes
         ))
     }
 }
@@ -215,9 +234,12 @@ mod https {
     pub type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
     impl JwksSource<HttpsClient> {
-        /// Fetches `uri` with the bundled client, trusting the Mozilla
-        /// root certificates (`webpki-roots`), so it works the same on
-        /// every machine.
+        /// Fetches `uri`, which must be `https`, with the bundled client,
+        /// trusting the Mozilla root certificates (`webpki-roots`), so it
+        /// works the same on every machine. Keys decide who may sign
+        /// tokens: fetching them over plain HTTP would let anyone on the
+        /// path inject their own, so that needs
+        /// [`new_plain_http`](Self::new_plain_http).
         ///
         /// ```
         /// # #[tokio::main(flavor = "current_thread")]
@@ -230,9 +252,34 @@ mod https {
         /// let refresher = KeyRefresher::new(keys.clone(), source);
         /// // refresher.refresh().await? at startup, then:
         /// let _task = refresher.spawn(Duration::from_secs(300));
+        ///
+        /// assert!(JwksSource::new("http://idp.example/jwks.json").is_err());
         /// # }
         /// ```
         pub fn new(uri: &str) -> Result<Self, JwtError> {
+            let connector = HttpsConnectorBuilder::new()
+                .with_webpki_roots()
+                .https_only()
+                .enable_http1()
+                .build();
+            Self::https(uri, connector)
+        }
+
+        /// Fetches an `https` `uri` with the bundled client and this TLS
+        /// configuration (a private CA, client certificates).
+        pub fn with_tls_config(uri: &str, config: ClientConfig) -> Result<Self, JwtError> {
+            let connector = HttpsConnectorBuilder::new()
+                .with_tls_config(config)
+                .https_only()
+                .enable_http1()
+                .build();
+            Self::https(uri, connector)
+        }
+
+        /// Fetches `uri` over plain HTTP too: for a provider on loopback or
+        /// behind a sidecar that terminates TLS, never across a network an
+        /// attacker can reach.
+        pub fn new_plain_http(uri: &str) -> Result<Self, JwtError> {
             let connector = HttpsConnectorBuilder::new()
                 .with_webpki_roots()
                 .https_or_http()
@@ -241,15 +288,15 @@ mod https {
             Self::with_client(uri, Client::builder(TokioExecutor::new()).build(connector))
         }
 
-        /// Fetches `uri` with the bundled client and this TLS configuration
-        /// (a private CA, client certificates).
-        pub fn with_tls_config(uri: &str, config: ClientConfig) -> Result<Self, JwtError> {
-            let connector = HttpsConnectorBuilder::new()
-                .with_tls_config(config)
-                .https_or_http()
-                .enable_http1()
-                .build();
-            Self::with_client(uri, Client::builder(TokioExecutor::new()).build(connector))
+        fn https(uri: &str, connector: HttpsConnector<HttpConnector>) -> Result<Self, JwtError> {
+            let source =
+                Self::with_client(uri, Client::builder(TokioExecutor::new()).build(connector))?;
+            if source.uri.scheme_str() != Some("https") {
+                return Err(JwtError::InvalidConfig(
+                    "the JWKS URL must be https (new_plain_http allows http)",
+                ));
+            }
+            Ok(source)
         }
     }
 }

@@ -9,6 +9,9 @@ use jsonwebtoken::DecodingKey;
 use super::key::Material;
 use super::{Algorithm, JwtError, JwtKey, random_id};
 
+/// The most keys a JWKS document may list (providers publish a handful).
+pub const MAX_JWKS_KEYS: usize = 64;
+
 #[derive(Default)]
 struct KeySetState {
     active: Option<Arc<JwtKey>>,
@@ -17,6 +20,13 @@ struct KeySetState {
     /// drop the ones the provider stopped publishing without touching keys
     /// that came from elsewhere.
     from_jwks: HashSet<String>,
+}
+
+impl KeySetState {
+    /// Whether `kid` names a key that did not come from a JWKS document.
+    fn is_local(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid) && !self.from_jwks.contains(kid)
+    }
 }
 
 /// The keys tokens are verified with, and the active one new tokens are
@@ -77,6 +87,8 @@ impl KeySet {
             if s.active.as_ref().is_some_and(|a| a.kid == key.kid) {
                 s.active = Some(key.clone());
             }
+            // Given by the application: local from now on.
+            s.from_jwks.remove(&key.kid);
             s.keys.insert(key.kid.clone(), key);
         });
     }
@@ -85,6 +97,7 @@ impl KeySet {
     pub fn rotate(&self, key: JwtKey) {
         let key = Arc::new(key);
         self.update(|s| {
+            s.from_jwks.remove(&key.kid);
             s.keys.insert(key.kid.clone(), key.clone());
             s.active = Some(key);
         });
@@ -108,6 +121,7 @@ impl KeySet {
         let mut found = false;
         self.update(|s| {
             found = s.keys.remove(kid).is_some();
+            s.from_jwks.remove(kid);
             if s.active.as_ref().is_some_and(|a| a.kid == kid) {
                 s.active = None;
             }
@@ -135,10 +149,15 @@ impl KeySet {
     /// algorithms are skipped.
     pub fn insert_jwks(&self, json: &str) -> Result<usize, JwtError> {
         let keys = parse_jwks(json)?;
-        let added = keys.len();
+        let mut added = 0;
         self.update(|s| {
             for key in keys {
+                if s.is_local(&key.kid) {
+                    continue;
+                }
+                s.from_jwks.insert(key.kid.clone());
                 s.keys.insert(key.kid.clone(), Arc::new(key));
+                added += 1;
             }
         });
         Ok(added)
@@ -164,14 +183,27 @@ impl KeySet {
     /// ```
     pub fn sync_jwks(&self, json: &str) -> Result<usize, JwtError> {
         let keys = parse_jwks(json)?;
-        if keys.is_empty() {
-            return Err(JwtError::InvalidKey(
-                "jwks: the document has no usable signature key".into(),
-            ));
-        }
-        let count = keys.len();
+        let mut result = Ok(0);
         self.update(|s| {
+            // A kid the set already holds from elsewhere (the local signing
+            // key, a key store) is never taken over by a document.
+            let keys: Vec<JwtKey> = keys
+                .into_iter()
+                .filter(|k| {
+                    let local = s.is_local(&k.kid);
+                    if local {
+                        tracing::warn!(kid = %k.kid, "jwks: ignoring a key whose kid is already used locally");
+                    }
+                    !local
+                })
+                .collect();
             let fresh: HashSet<String> = keys.iter().map(|k| k.kid.clone()).collect();
+            if fresh.is_empty() {
+                result = Err(JwtError::InvalidKey(
+                    "jwks: the document has no usable signature key".into(),
+                ));
+                return;
+            }
             for gone in s.from_jwks.difference(&fresh) {
                 s.keys.remove(gone);
                 if s.active.as_ref().is_some_and(|a| &a.kid == gone) {
@@ -181,9 +213,10 @@ impl KeySet {
             for key in keys {
                 s.keys.insert(key.kid.clone(), Arc::new(key));
             }
+            result = Ok(fresh.len());
             s.from_jwks = fresh;
         });
-        Ok(count)
+        result
     }
 
     /// Adds `keys` (replacing same-id ones) and makes `active` the signing
@@ -192,6 +225,7 @@ impl KeySet {
     pub(super) fn merge(&self, keys: Vec<JwtKey>, active: Option<&str>) {
         self.update(|s| {
             for key in keys {
+                s.from_jwks.remove(&key.kid);
                 s.keys.insert(key.kid.clone(), Arc::new(key));
             }
             if let Some(key) = active.and_then(|kid| s.keys.get(kid)) {
@@ -284,13 +318,26 @@ impl KeySet {
 /// The usable signature keys of a JWKS document (see
 /// [`KeySet::insert_jwks`] for which are skipped).
 fn parse_jwks(json: &str) -> Result<Vec<JwtKey>, JwtError> {
-    use jsonwebtoken::jwk::{
-        AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse,
-    };
-    let set: JwkSet =
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+    /// The document's shape, each key left raw: `jsonwebtoken`'s `JwkSet`
+    /// refuses a whole document for one key of a type it does not know
+    /// (X25519, secp256k1, ES512...), which would freeze a provider's keys.
+    #[derive(serde::Deserialize)]
+    struct RawSet {
+        keys: Vec<serde_json::Value>,
+    }
+    let set: RawSet =
         serde_json::from_str(json).map_err(|e| JwtError::InvalidKey(format!("jwks: {e}")))?;
-    let mut keys = Vec::with_capacity(set.keys.len());
-    for jwk in &set.keys {
+    if set.keys.len() > MAX_JWKS_KEYS {
+        return Err(JwtError::InvalidKey(format!(
+            "jwks: more than {MAX_JWKS_KEYS} keys"
+        )));
+    }
+    let mut keys: Vec<JwtKey> = Vec::with_capacity(set.keys.len());
+    for raw in set.keys {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(raw) else {
+            continue;
+        };
         let Some(kid) = jwk.common.key_id.as_deref() else {
             continue;
         };
@@ -317,17 +364,20 @@ fn parse_jwks(json: &str) -> Result<Vec<JwtKey>, JwtError> {
         if declared != by_type || JwtKey::check_kid(kid).is_err() {
             continue;
         }
-        let Ok(decoding) = DecodingKey::from_jwk(jwk) else {
+        let Ok(decoding) = DecodingKey::from_jwk(&jwk) else {
             continue;
         };
-        keys.push(JwtKey {
+        let key = JwtKey {
             kid: kid.to_owned(),
             alg: declared,
             encoding: None,
             decoding,
             created_at: SystemTime::now(),
             material: Material::Opaque,
-        });
+        };
+        // A kid listed twice: the later entry wins, counted once.
+        keys.retain(|k| k.kid != key.kid);
+        keys.push(key);
     }
     Ok(keys)
 }

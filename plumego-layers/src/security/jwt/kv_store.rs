@@ -2,7 +2,7 @@
 //! every instance signs with the same active key and verifies every key.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -163,7 +163,7 @@ impl KvKeyStore {
     /// malformed stored key is an error.
     pub async fn open(&self, set: &KeySet) -> Result<KeyMetadata, JwtError> {
         for _ in 0..3 {
-            let (keys, active) = self.read_all().await?;
+            let (keys, active) = self.read_all(Strict::Yes).await?;
             let current = active
                 .as_deref()
                 .and_then(|kid| keys.iter().find(|k| k.kid == kid));
@@ -173,9 +173,7 @@ impl KvKeyStore {
                 return Ok(meta);
             }
             let key = self.generate()?;
-            self.save(&key).await?;
-            let expected = active.as_deref().map(str::as_bytes);
-            if self.swap_active(expected, &key.kid).await? {
+            if self.activate(&key, active.as_deref()).await? {
                 let meta = KeyMetadata::from(&key);
                 set.merge(keys, None);
                 set.rotate(key);
@@ -188,18 +186,26 @@ impl KvKeyStore {
         ))
     }
 
-    /// Makes a new key, persists it, makes it active for every instance and
-    /// in `set`; old keys keep verifying.
+    /// Makes a new key, persists it and makes it active for every instance
+    /// and in `set`; old keys keep verifying. If another instance rotates
+    /// at the same moment, one of the two keys wins everywhere and `set`
+    /// takes the winner: the metadata returned is the active key's.
     pub async fn rotate(&self, set: &KeySet) -> Result<KeyMetadata, JwtError> {
+        let current = self.active_id().await?;
         let key = self.generate()?;
-        self.save(&key).await?;
-        self.kv
-            .set(ACTIVE_KEY, Bytes::from(key.kid.clone()), None)
-            .await
-            .map_err(store_err)?;
-        let meta = KeyMetadata::from(&key);
-        set.rotate(key);
-        Ok(meta)
+        if self.activate(&key, current.as_deref()).await? {
+            let meta = KeyMetadata::from(&key);
+            set.rotate(key);
+            return Ok(meta);
+        }
+        let (keys, active) = self.read_all(Strict::No).await?;
+        let winner = active
+            .as_deref()
+            .and_then(|kid| keys.iter().find(|k| k.kid == kid))
+            .map(KeyMetadata::from)
+            .ok_or_else(|| JwtError::KeyStore("the active key changed while rotating".into()))?;
+        set.merge(keys, active.as_deref());
+        Ok(winner)
     }
 
     /// Writes `key` under [`KEY_PREFIX`]`<kid>` (without activating it).
@@ -216,16 +222,46 @@ impl KvKeyStore {
         Ok(JwtKey::generate(&random_id()?, self.algorithm)?.created_at(self.clock.now()))
     }
 
-    /// Sets the active id to `kid` if it still is `expected`.
-    async fn swap_active(&self, expected: Option<&[u8]>, kid: &str) -> Result<bool, JwtError> {
-        self.kv
-            .compare_and_swap(ACTIVE_KEY, expected, Bytes::from(kid.to_owned()), None)
+    /// Saves `key`, then makes it active if the active id is still
+    /// `expected` (compare-and-swap); `false`, with the unused key deleted
+    /// again, when another instance got there first. The key is written
+    /// before it is activated, so an active id always names a stored key.
+    async fn activate(&self, key: &JwtKey, expected: Option<&str>) -> Result<bool, JwtError> {
+        self.save(key).await?;
+        let swapped = self
+            .kv
+            .compare_and_swap(
+                ACTIVE_KEY,
+                expected.map(str::as_bytes),
+                Bytes::from(key.kid.clone()),
+                None,
+            )
             .await
-            .map_err(store_err)
+            .map_err(store_err)?;
+        if !swapped {
+            // Best effort: a leftover only costs a read per reload.
+            let _ = self.kv.delete(&format!("{KEY_PREFIX}{}", key.kid)).await;
+        }
+        Ok(swapped)
     }
 
-    /// Every stored key and the active id.
-    async fn read_all(&self) -> Result<(Vec<JwtKey>, Option<String>), JwtError> {
+    /// The active kid, if any.
+    async fn active_id(&self) -> Result<Option<String>, JwtError> {
+        match self.kv.get(ACTIVE_KEY).await {
+            Ok(kid) => String::from_utf8(kid.to_vec())
+                .map(Some)
+                .map_err(|_| JwtError::KeyStore("the active key id is not UTF-8".into())),
+            Err(StoreError::NotFound | StoreError::Expired) => Ok(None),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    /// Every stored key and the active id. The id is read first: keys are
+    /// written before they are activated, so every key an id read here can
+    /// name is in the listing that follows. With [`Strict::No`] a
+    /// malformed key is skipped with a warning instead of failing the load.
+    async fn read_all(&self, strict: Strict) -> Result<(Vec<JwtKey>, Option<String>), JwtError> {
+        let active = self.active_id().await?;
         let mut keys = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -236,7 +272,13 @@ impl KvKeyStore {
                 .map_err(store_err)?;
             for name in &page {
                 match self.kv.get(name).await {
-                    Ok(json) => keys.push(decode(name, &json)?),
+                    Ok(json) => match decode(name, &json) {
+                        Ok(key) => keys.push(key),
+                        Err(e) if strict == Strict::No => {
+                            tracing::warn!(error = %e, "skipping a malformed jwt key");
+                        }
+                        Err(e) => return Err(e),
+                    },
                     // Gone between listing and reading.
                     Err(StoreError::NotFound | StoreError::Expired) => {}
                     Err(e) => return Err(store_err(e)),
@@ -247,22 +289,14 @@ impl KvKeyStore {
                 _ => break,
             }
         }
-        let active = match self.kv.get(ACTIVE_KEY).await {
-            Ok(kid) => Some(
-                String::from_utf8(kid.to_vec())
-                    .map_err(|_| JwtError::KeyStore("the active key id is not UTF-8".into()))?,
-            ),
-            Err(StoreError::NotFound | StoreError::Expired) => None,
-            Err(e) => return Err(store_err(e)),
-        };
         Ok((keys, active))
     }
 
-    /// Reloads, then rotates once across instances if the active key is
-    /// older than the rotation interval.
+    /// Reloads, first rotating once across instances if the active key is
+    /// older than the rotation interval; `set` changes only if everything
+    /// succeeded.
     async fn reload(&self, set: &KeySet) -> Result<usize, JwtError> {
-        let (keys, active) = self.read_all().await?;
-        let count = keys.len();
+        let (mut keys, mut active) = self.read_all(Strict::No).await?;
         let stale = match (self.rotate_after, active.as_deref()) {
             (Some(max_age), Some(kid)) => keys.iter().find(|k| k.kid == kid).is_some_and(|k| {
                 k.created_at
@@ -271,25 +305,28 @@ impl KvKeyStore {
             }),
             _ => false,
         };
-        set.merge(keys, active.as_deref());
         if stale {
             let key = self.generate()?;
-            self.save(&key).await?;
-            if self
-                .swap_active(active.as_deref().map(str::as_bytes), &key.kid)
-                .await?
-            {
-                set.rotate(key);
-                return Ok(count + 1);
+            if self.activate(&key, active.as_deref()).await? {
+                active = Some(key.kid.clone());
+                keys.push(key);
+            } else {
+                // Another instance rotated first; take its key.
+                (keys, active) = self.read_all(Strict::No).await?;
             }
-            // Another instance rotated first; take its key.
-            let (keys, active) = self.read_all().await?;
-            let count = keys.len();
-            set.merge(keys, active.as_deref());
-            return Ok(count);
         }
+        let count = keys.len();
+        set.merge(keys, active.as_deref());
         Ok(count)
     }
+}
+
+/// Whether a malformed stored key fails a load ([`KvKeyStore::open`]) or
+/// is skipped (reloads, which must not stop because of one bad entry).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Strict {
+    Yes,
+    No,
 }
 
 impl KeySource for KvKeyStore {
@@ -379,7 +416,17 @@ fn decode(name: &str, json: &[u8]) -> Result<JwtKey, JwtError> {
         &time::format_description::well_known::Rfc3339,
     )
     .map_err(|_| bad("created_at is not RFC 3339"))?;
-    Ok(key.created_at(created_at.into()))
+    // Checked, not `SystemTime::from`, which panics outside the platform's
+    // range (Go's zero time, year 1, is outside it on some platforms).
+    let nanos = created_at.unix_timestamp_nanos();
+    let magnitude = Duration::from_nanos(u64::try_from(nanos.unsigned_abs()).unwrap_or(u64::MAX));
+    let created_at = if nanos >= 0 {
+        UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude)
+    }
+    .ok_or_else(|| bad("created_at is out of range"))?;
+    Ok(key.created_at(created_at))
 }
 
 #[cfg(test)]

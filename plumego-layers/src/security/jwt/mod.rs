@@ -43,12 +43,16 @@
 //! - an identity provider's JWKS document: [`KeySet::sync_jwks`] for a
 //!   document you hold, [`JwksSource`] to fetch it from its URL (any tower
 //!   HTTP client, or the bundled hyper/rustls one with the `jwks` feature).
+//!   A document never takes over a kid the set holds from elsewhere, and a
+//!   key type this crate does not verify is skipped, not fatal.
 //!
 //! A [`KeyRefresher`] keeps a set current from a [`KeySource`] (the KV store
 //! or a JWKS URL): in the background on an interval, and at once when a
 //! token names a key the set does not know yet (at most once per
 //! `min_interval`, so forged `kid`s cannot turn into a request flood).
-//! A failed refresh keeps the keys the set already has.
+//! Loads run in their own task with a timeout, so neither a client that
+//! hangs up nor a source that hangs can stall them; a failed refresh keeps
+//! the keys the set already has.
 //!
 //! Differences from Go: more algorithms (Go had HS256 and EdDSA); lazy
 //! rotation is off by default in [`JwtConfig`] (a key generated in one
@@ -94,10 +98,12 @@ pub use error::JwtError;
 pub use jwks::HttpsClient;
 pub use jwks::{JwksSource, MAX_JWKS_BYTES};
 pub use key::JwtKey;
-pub use key_set::KeySet;
+pub use key_set::{KeySet, MAX_JWKS_KEYS};
 pub use kv_store::{ACTIVE_KEY, KEY_PREFIX, KeyMetadata, KvKeyStore};
 pub use manager::{JwtHeader, JwtManager, parse_header};
-pub use refresh::{DEFAULT_MIN_INTERVAL, KeyRefresher, KeySource, RefreshFuture, RefreshTask};
+pub use refresh::{
+    DEFAULT_LOAD_TIMEOUT, DEFAULT_MIN_INTERVAL, KeyRefresher, KeySource, RefreshFuture, RefreshTask,
+};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -32,12 +33,25 @@ impl<S: KeySource + ?Sized> KeySource for Arc<S> {
 /// `kid`s.
 pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(30);
 
+/// The default longest time one load from the source may take.
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest a request waits for a refresh another request started.
+const WAIT_FOR_RUNNING: Duration = Duration::from_secs(5);
+
+/// The longest background interval (longer ones are clamped, so the
+/// timer's deadline cannot overflow).
+const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Refreshes a [`KeySet`] from a [`KeySource`]: on demand, on a background
 /// interval ([`spawn`](Self::spawn)), and when a token names a key the set
 /// does not have ([`refresh_if_due`](Self::refresh_if_due), which
 /// [`JwtAuthenticator::with_refresher`](super::JwtAuthenticator::with_refresher)
-/// calls). Refreshes never overlap; requests that find one running wait for
-/// it instead of starting another. Cloning shares the state.
+/// calls). Refreshes never overlap: a request that finds one running waits
+/// for it (at most 5 seconds) instead of starting another. Each load runs
+/// in its own task with a timeout ([`DEFAULT_LOAD_TIMEOUT`]), so a client
+/// that goes away cannot cancel a refresh half-way and a hung source cannot
+/// hold requests for longer than the timeout. Cloning shares the state.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -72,9 +86,11 @@ struct Inner {
     keys: Arc<KeySet>,
     source: Box<dyn KeySource>,
     min_interval: Duration,
-    /// Held for the whole refresh, so refreshes never overlap; holds when
-    /// the last one started.
-    last: Mutex<Option<Instant>>,
+    /// Milliseconds; shared by every clone.
+    load_timeout_ms: AtomicU64,
+    /// Held for the whole refresh (by the task doing it), so refreshes never
+    /// overlap; holds when the last one started.
+    last: Arc<Mutex<Option<Instant>>>,
 }
 
 impl std::fmt::Debug for KeyRefresher {
@@ -105,9 +121,20 @@ impl KeyRefresher {
                 keys,
                 source: Box::new(source),
                 min_interval,
-                last: Mutex::new(None),
+                load_timeout_ms: AtomicU64::new(millis(DEFAULT_LOAD_TIMEOUT)),
+                last: Arc::new(Mutex::new(None)),
             }),
         }
+    }
+
+    /// The longest one load may take (default [`DEFAULT_LOAD_TIMEOUT`],
+    /// whole milliseconds, at least one); clones share it.
+    #[must_use]
+    pub fn with_load_timeout(self, timeout: Duration) -> Self {
+        self.inner
+            .load_timeout_ms
+            .store(millis(timeout).max(1), Ordering::Relaxed);
+        self
     }
 
     /// The set being refreshed.
@@ -118,21 +145,42 @@ impl KeyRefresher {
     /// Loads from the source now (after any refresh already running); the
     /// number of keys the source holds. On error the set keeps its keys.
     pub async fn refresh(&self) -> Result<usize, JwtError> {
-        let mut last = self.inner.last.lock().await;
-        *last = Some(Instant::now());
-        self.inner.source.load(&self.inner.keys).await
+        let guard = self.inner.last.clone().lock_owned().await;
+        self.load_in_task(guard).await
     }
 
     /// Loads from the source unless a refresh started less than the minimum
     /// interval ago; `true` when it loaded. A caller that finds a refresh
-    /// running waits for it and does not start another.
+    /// running waits for it (at most 5 seconds) and does not start another.
     pub async fn refresh_if_due(&self) -> Result<bool, JwtError> {
-        let mut last = self.inner.last.lock().await;
-        if last.is_some_and(|at| at.elapsed() < self.inner.min_interval) {
+        let Ok(guard) =
+            tokio::time::timeout(WAIT_FOR_RUNNING, self.inner.last.clone().lock_owned()).await
+        else {
+            return Ok(false);
+        };
+        if guard.is_some_and(|at| at.elapsed() < self.inner.min_interval) {
             return Ok(false);
         }
-        *last = Some(Instant::now());
-        self.inner.source.load(&self.inner.keys).await.map(|_| true)
+        self.load_in_task(guard).await.map(|_| true)
+    }
+
+    /// Runs one load in its own task, holding `guard` until it ends, so
+    /// dropping the caller (a client that went away) does not cancel it.
+    async fn load_in_task(
+        &self,
+        mut guard: tokio::sync::OwnedMutexGuard<Option<Instant>>,
+    ) -> Result<usize, JwtError> {
+        *guard = Some(Instant::now());
+        let inner = self.inner.clone();
+        let timeout = Duration::from_millis(inner.load_timeout_ms.load(Ordering::Relaxed));
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            tokio::time::timeout(timeout, inner.source.load(&inner.keys))
+                .await
+                .unwrap_or_else(|_| Err(JwtError::Fetch("key refresh timed out".into())))
+        });
+        task.await
+            .unwrap_or_else(|_| Err(JwtError::Fetch("key refresh task failed".into())))
     }
 
     /// Refreshes every `every` in a tokio task (the first one after
@@ -142,7 +190,7 @@ impl KeyRefresher {
     /// the task.
     pub fn spawn(&self, every: Duration) -> RefreshTask {
         let this = self.clone();
-        let every = every.max(Duration::from_millis(1));
+        let every = every.clamp(Duration::from_millis(1), MAX_INTERVAL);
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -155,6 +203,10 @@ impl KeyRefresher {
         });
         RefreshTask(task)
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The background task of [`KeyRefresher::spawn`]; stops when dropped.
