@@ -22,11 +22,14 @@
 //! # Per-route timeouts
 //!
 //! A route registered on Plumego's router with `.meta(RouteTimeout(..))` gets
-//! that timeout instead of the configured one, **when the layer runs inside
-//! the router**, as a group layer (`group.layer(TimeoutLayer::new(..))`): only
-//! there has the router already put the matched route into the request. A
-//! timeout layer wrapping the whole router runs before routing and always uses
-//! its configured timeout.
+//! that timeout instead of the configured one, wherever the layer sits:
+//! - inside the router, as a group layer (`group.layer(TimeoutLayer::new(..))`),
+//!   it reads the matched route from the request;
+//! - wrapping the whole router (a global layer), it puts a
+//!   [`RouteSlot`](plumego_core::context::RouteSlot) into the request (or
+//!   shares the one an outer layer put there), calls the router, which
+//!   records its match in the slot before it returns its future, and picks
+//!   the deadline then. The clock starts before the call either way.
 //!
 //! A zero duration (configured or per route) means no deadline, as in Go; a
 //! route can opt out of its group's timeout with `RouteTimeout(Duration::ZERO)`
@@ -59,9 +62,9 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use plumego_core::context::{RequestExt, RequestId};
+use plumego_core::context::{RequestExt, RequestId, RouteInfo, RouteSlot};
 use plumego_core::error::{ApiError, ErrorType};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
 pub use tower_http::timeout::{
@@ -104,8 +107,8 @@ impl TimeoutConfig {
     }
 }
 
-/// Route metadata overriding the timeout for one route; read only when the
-/// layer runs inside the router (see the [module docs](self)).
+/// Route metadata overriding the timeout for one route, inside or around the
+/// router (see the [module docs](self)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -180,20 +183,38 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let timeout = req
-            .route()
-            .and_then(|route| route.metadata::<RouteTimeout>())
-            .map_or(self.timeout, |t| t.0);
-        let request_id = req.request_id().cloned();
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         // Started at call, before the inner service runs: its own work counts.
-        let sleep = (!timeout.is_zero()).then(|| tokio::time::sleep(timeout));
+        let started = Instant::now();
+        let request_id = req.request_id().cloned();
+        // Inside the router the match is known now; around it, the router
+        // fills the slot while it is called.
+        let (inner, route_timeout) = match req.route() {
+            Some(state) => {
+                let timeout = route_timeout(Some(state.route()));
+                (self.inner.call(req), timeout)
+            }
+            None => {
+                let slot = RouteSlot::ensure(req.extensions_mut());
+                let inner = self.inner.call(req);
+                (inner, route_timeout(slot.get().map(|r| &**r)))
+            }
+        };
+        let timeout = route_timeout.unwrap_or(self.timeout);
+        let sleep = (!timeout.is_zero()).then(|| tokio::time::sleep_until(started + timeout));
         ResponseFuture {
-            inner: self.inner.call(req),
+            inner,
             sleep,
             request_id,
         }
     }
+}
+
+/// The route's own timeout, if it has one.
+fn route_timeout(route: Option<&RouteInfo>) -> Option<Duration> {
+    route
+        .and_then(|r| r.metadata::<RouteTimeout>())
+        .map(|t| t.0)
 }
 
 pin_project! {

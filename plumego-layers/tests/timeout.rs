@@ -200,17 +200,34 @@ async fn route_metadata_overrides_the_timeout_inside_plumegos_router() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn around_the_router_route_metadata_is_not_visible_yet() {
+async fn around_the_router_route_metadata_still_applies() {
     let mut routes = RouterBuilder::new();
     routes
         .get("/report", slow_route(secs(3)))
         .unwrap()
         .meta(RouteTimeout(secs(5)));
+    routes.get("/other", slow_route(secs(3))).unwrap();
+    routes
+        .get("/stream", slow_route(secs(3600)))
+        .unwrap()
+        .meta(RouteTimeout(Duration::ZERO));
     let svc = layer(secs(1)).layer(routes.build());
+    // The route's own 5 s lets the 3 s handler finish.
     let req = with_id(Request::get("/report").body(Body::empty()).unwrap());
-    let res = svc.oneshot(req).await.unwrap();
+    let res = svc.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    // Without metadata the layer's 1 s applies.
+    let req = with_id(Request::get("/other").body(Body::empty()).unwrap());
+    let res = svc.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), 504);
     assert_eq!(body_string(res).await, GOLDEN_504);
+    // An unmatched path gets the layer's timeout too (the 404 is immediate).
+    let req = with_id(Request::get("/nowhere").body(Body::empty()).unwrap());
+    assert_eq!(svc.clone().oneshot(req).await.unwrap().status(), 404);
+    // A zero override opts the route out entirely.
+    let req = with_id(Request::get("/stream").body(Body::empty()).unwrap());
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 200);
 }
 
 #[tokio::test(start_paused = true)]
