@@ -310,7 +310,16 @@ impl<B> Inner<B> {
             }
         }
         allowed.sort_unstable();
-        HeaderValue::from_str(&allowed.join(", ")).ok()
+        // Joined on the stack: the header value's own copy is the only
+        // allocation.
+        let mut joined: SmallVec<[u8; 96]> = SmallVec::new();
+        for (i, method) in allowed.iter().enumerate() {
+            if i > 0 {
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(method.as_bytes());
+        }
+        HeaderValue::from_bytes(&joined).ok()
     }
 
     fn resolve(&self, method: &Method, path: &str, params: &mut Params) -> Resolution {
