@@ -26,7 +26,7 @@
 //! - inside the router, as a group layer (`group.layer(TimeoutLayer::new(..))`),
 //!   it reads the matched route from the request;
 //! - wrapping the whole router (a global layer), it puts a
-//!   [`RouteSlot`](plumego_core::context::RouteSlot) into the request (or
+//!   [`RouteSlot`] into the request (or
 //!   shares the one an outer layer put there), calls the router, which
 //!   records its match in the slot before it returns its future, and picks
 //!   the deadline then. The clock starts before the call either way.
