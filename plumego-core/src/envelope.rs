@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::body::Body;
 use crate::context::RequestId;
-use crate::error::{ApiError, ErrorType, write_go_json};
+use crate::error::write_go_json;
 use crate::response::{IntoResponse, Response};
 
 /// Marks a JSON envelope response that still lacks its `request_id` field.
@@ -169,12 +169,7 @@ impl<T: Serialize> IntoResponse for Envelope<T> {
                 res.extensions_mut().insert(PendingRequestId);
                 res
             }
-            Err(err) => ApiError::builder()
-                .error_type(ErrorType::Internal)
-                .message("response encoding failed")
-                .source(err)
-                .build()
-                .into_response(),
+            Err(err) => crate::response::encoding_failed(err),
         }
     }
 }

@@ -162,14 +162,19 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match to_go_json_line(&self.0) {
             Ok(bytes) => with_content_type(Body::from(bytes), "application/json"),
-            Err(err) => ApiError::builder()
-                .error_type(ErrorType::Internal)
-                .message("response encoding failed")
-                .source(err)
-                .build()
-                .into_response(),
+            Err(err) => encoding_failed(err),
         }
     }
+}
+
+/// The 500 envelope for a body that could not be serialised.
+pub(crate) fn encoding_failed(err: serde_json::Error) -> Response {
+    ApiError::builder()
+        .error_type(ErrorType::Internal)
+        .message("response encoding failed")
+        .source(err)
+        .build()
+        .into_response()
 }
 
 #[cfg(test)]

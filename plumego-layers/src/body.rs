@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 use plumego_core::context::RequestId;
@@ -122,4 +122,42 @@ impl<B> Default for ResponseBody<B> {
     fn default() -> Self {
         Self::empty()
     }
+}
+
+/// The `Content-Length` a message declares; `None` when absent or not a
+/// number (hyper has refused malformed framing before a layer sees it).
+#[cfg_attr(
+    not(any(
+        feature = "body-limit",
+        feature = "compression",
+        feature = "debug-errors",
+        feature = "http-metrics"
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Whether `needle` occurs in `haystack`, ASCII case ignored (header values
+/// and names; an empty needle always occurs).
+#[cfg_attr(
+    not(any(
+        feature = "access-log",
+        feature = "compression",
+        feature = "debug-errors"
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }

@@ -56,7 +56,7 @@ use std::task::{Context, Poll, ready};
 use std::time::SystemTime;
 
 use bytes::Buf;
-use http::{Request, Response, header};
+use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 use plumego_core::BoxError;
@@ -196,7 +196,10 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let request_id = req.request_id().cloned();
         let max_bytes = self.max_bytes;
-        if let Some(declared) = declared_length(&req).filter(|&n| n > max_bytes) {
+        // An unparsable length is left to the streaming check.
+        if let Some(declared) =
+            crate::body::content_length(req.headers()).filter(|&n| n > max_bytes)
+        {
             return ResponseFuture {
                 kind: Kind::Rejected {
                     seen_bytes: declared,
@@ -228,18 +231,6 @@ where
             request_id,
         }
     }
-}
-
-/// The declared length; an unparsable header is left to the streaming check
-/// (hyper has already refused malformed framing by then).
-fn declared_length<B>(req: &Request<B>) -> Option<u64> {
-    req.headers()
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Where the body reports that the limit tripped, for the response future.

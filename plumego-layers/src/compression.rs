@@ -226,18 +226,17 @@ impl Predicate for PlumegoPredicate {
         if SKIPPED_PREFIXES
             .iter()
             .any(|p| starts_with_ignore_case(content_type, p))
-            || SKIPPED_PARTS
-                .iter()
-                .any(|p| contains_ignore_case(content_type, p))
+            || SKIPPED_PARTS.iter().any(|p| {
+                crate::body::contains_ignore_ascii_case(content_type.as_bytes(), p.as_bytes())
+            })
         {
             return false;
         }
-        let size = response.body().size_hint().exact().or_else(|| {
-            headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-        });
+        let size = response
+            .body()
+            .size_hint()
+            .exact()
+            .or_else(|| crate::body::content_length(headers));
         match size {
             Some(size) => size > 0 && size >= self.min_size,
             None => true,
@@ -260,11 +259,4 @@ fn starts_with_ignore_case(haystack: &str, prefix: &str) -> bool {
         .as_bytes()
         .get(..prefix.len())
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
-}
-
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }

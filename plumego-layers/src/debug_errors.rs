@@ -207,11 +207,10 @@ fn skipped<B>(req: &Request<B>) -> bool {
 }
 
 fn header_has(headers: &HeaderMap, name: header::HeaderName, needle: &str) -> bool {
-    headers.get_all(name).iter().any(|v| {
-        v.as_bytes()
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-    })
+    headers
+        .get_all(name)
+        .iter()
+        .any(|v| crate::body::contains_ignore_ascii_case(v.as_bytes(), needle.as_bytes()))
 }
 
 impl<S, ReqB, ResB> Service<Request<ReqB>> for DebugErrorsService<S>
@@ -297,11 +296,7 @@ fn wants_rewrite<B: Body>(res: &Response<B>, cap: usize) -> bool {
         return false;
     }
     let cap = cap as u64;
-    let declared_ok = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_none_or(|len| len <= cap);
+    let declared_ok = crate::body::content_length(headers).is_none_or(|len| len <= cap);
     // An unknown upper bound is a stream: it may never end.
     declared_ok
         && res

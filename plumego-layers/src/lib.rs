@@ -54,6 +54,8 @@ pub mod request_id;
 pub mod security;
 #[cfg(feature = "security-headers")]
 pub mod security_headers;
+#[cfg(any(feature = "http-metrics", feature = "trace"))]
+mod semconv;
 #[cfg(feature = "singleflight")]
 pub mod singleflight;
 #[cfg(feature = "timeout")]

@@ -13,4 +13,4 @@ pub use peer::{PeerAddr, TlsConnection};
 pub use principal::Principal;
 pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestId};
 pub use route::{INLINE_PARAM_BYTES, RouteInfo, RouteSlot, RouteState};
-pub use trace::{SpanId, TraceContext, TraceId};
+pub use trace::{SPAN_ID_HEADER, SpanId, TraceContext, TraceId};

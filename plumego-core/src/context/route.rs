@@ -236,6 +236,17 @@ impl RouteSlot {
         extensions.get_or_insert_with(RouteSlot::default).clone()
     }
 
+    /// The slot in `extensions` (inserted if there is none), already holding
+    /// the matched route when the router has run: for layers that may sit
+    /// inside the router (as route or group layers) as well as around it.
+    pub fn ensure_routed(extensions: &mut Extensions) -> RouteSlot {
+        let slot = Self::ensure(extensions);
+        if let Some(state) = extensions.get::<RouteState>() {
+            slot.set(state.route().clone());
+        }
+        slot
+    }
+
     /// Records the matched route; the first record wins (an outer router's
     /// match is not overwritten by a nested one).
     pub fn set(&self, route: Arc<RouteInfo>) {

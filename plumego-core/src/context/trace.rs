@@ -3,6 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// The response header carrying the server span's id, as in the Go toolkit:
+/// the tracing layer writes it, the access log reads it.
+pub const SPAN_ID_HEADER: &str = "x-span-id";
+
 /// A W3C trace id: 16 bytes, not all zero.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TraceId(u128);

@@ -54,10 +54,17 @@ pub(crate) fn write_go_json<T: Serialize + ?Sized>(
     value.serialize(&mut ser)
 }
 
-/// Encodes `value` as Go's `json.Encoder` would, including the trailing newline.
-pub fn to_go_json_line<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+/// Encodes `value` as Go's `json.Marshal` would (HTML characters and
+/// U+2028/U+2029 escaped), without a trailing newline.
+pub fn to_go_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(128);
     write_go_json(&mut out, value)?;
+    Ok(out)
+}
+
+/// Encodes `value` as Go's `json.Encoder` would, including the trailing newline.
+pub fn to_go_json_line<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = to_go_json(value)?;
     out.push(b'\n');
     Ok(out)
 }

@@ -5,6 +5,6 @@ mod json;
 mod kind;
 
 pub use api_error::{ApiError, ErrorBuilder};
-pub use json::to_go_json_line;
 pub(crate) use json::write_go_json;
+pub use json::{to_go_json, to_go_json_line};
 pub use kind::{Category, ErrorMeta, ErrorType, code_for_status, codes, status_text};

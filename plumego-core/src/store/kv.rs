@@ -99,3 +99,30 @@ pub(crate) fn kv_expiry(now: u64, ttl: Option<Duration>) -> Option<u64> {
         _ => None,
     }
 }
+
+/// Whether an entry with expiry `exp` (µs, 0 = never) is live at `now`.
+#[cfg_attr(
+    not(any(feature = "store-redb", feature = "store-redis")),
+    allow(dead_code)
+)]
+pub(crate) fn is_live(exp: u64, now: u64) -> bool {
+    exp == 0 || exp > now
+}
+
+/// What a KV read finds in an entry expiring at `exp` (µs, 0 = never) at
+/// `now`: `Ok` while live, [`Expired`](StoreError::Expired) for `retention`
+/// µs after the expiry, [`NotFound`](StoreError::NotFound) after that (the
+/// contract's rule, shared by the engines that store raw microseconds).
+#[cfg_attr(
+    not(any(feature = "store-redb", feature = "store-redis")),
+    allow(dead_code)
+)]
+pub(crate) fn kv_read(exp: u64, now: u64, retention: u64) -> Result<(), super::StoreError> {
+    if is_live(exp, now) {
+        Ok(())
+    } else if now - exp >= retention {
+        Err(super::StoreError::NotFound)
+    } else {
+        Err(super::StoreError::Expired)
+    }
+}

@@ -159,11 +159,16 @@ impl<V> Expiry<String, Timed<V>> for TimedExpiry {
 fn instant_at(deadline: SystemTime) -> Instant {
     let now = Instant::now();
     match deadline.duration_since(SystemTime::now()) {
-        Ok(left) => now
-            .checked_add(left)
-            .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400)),
+        Ok(left) => instant_after(now, left),
         Err(_) => now,
     }
+}
+
+/// `now + d`, or a century from now when that overflows the platform's
+/// `Instant` (a TTL that long means "never" in practice).
+fn instant_after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400))
 }
 
 struct KvEntry {
@@ -304,12 +309,26 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// A KV key and value the store can hold: a valid key, and an entry no
+    /// larger than the whole store.
+    fn check_kv_entry(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        validate_key(key, self.config.cache.max_key_len)?;
+        let raw = raw_size(key, value);
+        if raw > self.config.max_bytes {
+            return Err(StoreError::ValueTooLarge {
+                size: raw,
+                max: self.config.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
     fn cache_expiry(&self, ttl: Option<Duration>) -> Option<Instant> {
         let now = Instant::now();
-        self.config.cache.effective_ttl(ttl).map(|d| {
-            now.checked_add(d)
-                .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400))
-        })
+        self.config
+            .cache
+            .effective_ttl(ttl)
+            .map(|d| instant_after(now, d))
     }
 
     fn live_cache(&self, key: &str) -> Result<Option<Timed<Bytes>>, StoreError> {
@@ -454,14 +473,7 @@ impl Kv for MemoryStore {
 
     fn set<'a>(&'a self, key: &'a str, value: Bytes, ttl: Option<Duration>) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            validate_key(key, self.config.cache.max_key_len)?;
-            let raw = raw_size(key, &value);
-            if raw > self.config.max_bytes {
-                return Err(StoreError::ValueTooLarge {
-                    size: raw,
-                    max: self.config.max_bytes,
-                });
-            }
+            self.check_kv_entry(key, &value)?;
             let expires_at = kv_deadline(ttl);
             let mut kv = self.kv();
             kv.insert(key, value, expires_at);
@@ -527,14 +539,7 @@ impl Kv for MemoryStore {
         ttl: Option<Duration>,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            validate_key(key, self.config.cache.max_key_len)?;
-            let raw = raw_size(key, &new);
-            if raw > self.config.max_bytes {
-                return Err(StoreError::ValueTooLarge {
-                    size: raw,
-                    max: self.config.max_bytes,
-                });
-            }
+            self.check_kv_entry(key, &new)?;
             let now = Instant::now();
             let mut kv = self.kv();
             let current = kv
@@ -555,10 +560,7 @@ impl Kv for MemoryStore {
 /// The monotonic deadline of a KV write with `ttl`.
 fn kv_deadline(ttl: Option<Duration>) -> Option<Instant> {
     let now = Instant::now();
-    kv_expiry(0, ttl).map(|us| {
-        now.checked_add(Duration::from_micros(us))
-            .unwrap_or(now + Duration::from_secs(100 * 365 * 86_400))
-    })
+    kv_expiry(0, ttl).map(|us| instant_after(now, Duration::from_micros(us)))
 }
 
 impl IdempotencyStore for MemoryStore {

@@ -57,10 +57,40 @@ pub use idempotency::{
 };
 pub use kv::{DEFAULT_EXPIRED_RETENTION, Kv};
 pub use rate_limit::{Decision, Gcra, RateLimitStore};
+pub use time::micros as unix_micros;
 
 /// The future every store method returns: boxed so the traits stay object
 /// safe, `Send` so it can be awaited on any tokio worker.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Runs `purge` every `every` (first after one period) for as long as
+/// `inner` has another owner. The task holds only a weak reference, so it
+/// never keeps a store (and its database) open after the last handle is
+/// dropped; a failed purge is logged as `message` and retried next period.
+#[cfg(any(feature = "store-redb", feature = "store-postgres"))]
+pub(crate) fn spawn_sweeper<I, F, Fut>(
+    inner: &std::sync::Arc<I>,
+    every: std::time::Duration,
+    message: &'static str,
+    purge: F,
+) where
+    I: Send + Sync + 'static,
+    F: Fn(std::sync::Arc<I>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<u64, StoreError>> + Send,
+{
+    let weak = std::sync::Arc::downgrade(inner);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else { break };
+            if let Err(err) = purge(inner).await {
+                tracing::warn!(error = %err, "{message}");
+            }
+        }
+    });
+}
 
 /// The default longest key, in bytes (the Go cache's `MaxKeyLength`).
 pub const MAX_KEY_LEN: usize = 256;

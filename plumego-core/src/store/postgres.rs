@@ -24,7 +24,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -165,18 +165,12 @@ impl PostgresStore {
             store.inner.config.cleanup_interval,
             tokio::runtime::Handle::try_current(),
         ) {
-            let weak: Weak<Inner> = Arc::downgrade(&store.inner);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    let Some(inner) = weak.upgrade() else { break };
-                    if let Err(err) = (PostgresStore { inner }).purge_expired().await {
-                        tracing::warn!(error = %err, "postgres store: purging expired rows failed");
-                    }
-                }
-            });
+            super::spawn_sweeper(
+                &store.inner,
+                every,
+                "postgres store: purging expired rows failed",
+                |inner| async move { PostgresStore { inner }.purge_expired().await },
+            );
         }
         store
     }
@@ -507,7 +501,13 @@ fn decode_record(key: &str, row: &tokio_postgres::Row) -> Result<IdempotencyReco
     })
 }
 
-const RECORD_COLUMNS: &str = "request_hash, status, response, created_at, updated_at, expires_at";
+/// The columns an idempotency record is read from, in `decode_record`'s
+/// order; a macro so the queries are built at compile time.
+macro_rules! record_columns {
+    () => {
+        "request_hash, status, response, created_at, updated_at, expires_at"
+    };
+}
 
 impl IdempotencyStore for PostgresStore {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<IdempotencyRecord>> {
@@ -515,8 +515,10 @@ impl IdempotencyStore for PostgresStore {
             validate_idempotency_key(key)?;
             let client = self.client().await?;
             let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {RECORD_COLUMNS} FROM plumego_idempotency
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    record_columns!(),
+                    " FROM plumego_idempotency
                      WHERE namespace = $1 AND key = $2 AND expires_at > $3"
                 ))
                 .await
@@ -583,8 +585,10 @@ impl IdempotencyStore for PostgresStore {
             let tx = client.transaction().await.map_err(be)?;
             let now = SystemTime::now();
             let select = tx
-                .prepare_cached(&format!(
-                    "SELECT {RECORD_COLUMNS} FROM plumego_idempotency
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    record_columns!(),
+                    " FROM plumego_idempotency
                      WHERE namespace = $1 AND key = $2 AND expires_at > $3 FOR UPDATE"
                 ))
                 .await

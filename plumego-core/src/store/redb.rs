@@ -34,7 +34,7 @@
 //! ```
 
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -42,7 +42,7 @@ use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransactio
 
 use super::cache::parse_counter;
 use super::idempotency::{check_candidate, check_completion_args};
-use super::kv::kv_expiry;
+use super::kv::{is_live, kv_expiry, kv_read};
 use super::{
     Cache, CacheConfig, DEFAULT_EXPIRED_RETENTION, Decision, Gcra, IdempotencyRecord,
     IdempotencyStatus, IdempotencyStore, Kv, RateLimitStore, StoreError, StoreFuture, time,
@@ -181,21 +181,14 @@ impl RedbStore {
         let Some(every) = self.inner.config.cleanup_interval else {
             return;
         };
-        // A weak reference: the task must not keep the database open (and
-        // locked against reopening) after the last handle is dropped.
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                let store = RedbStore { inner };
-                if let Err(err) = store.purge_expired().await {
-                    tracing::warn!(error = %err, "redb store: purging expired entries failed");
-                }
-            }
-        });
+        // Weakly held: the task must not keep the database open (and locked
+        // against reopening) after the last handle is dropped.
+        super::spawn_sweeper(
+            &self.inner,
+            every,
+            "redb store: purging expired entries failed",
+            |inner| async move { RedbStore { inner }.purge_expired().await },
+        );
     }
 
     /// The configuration.
@@ -235,11 +228,11 @@ impl RedbStore {
                 };
                 txn.open_table(CACHE)
                     .map_err(be)?
-                    .retain(|_, (exp, _)| count(exp == 0 || exp > now))
+                    .retain(|_, (exp, _)| count(is_live(exp, now)))
                     .map_err(be)?;
                 txn.open_table(KV)
                     .map_err(be)?
-                    .retain(|_, (exp, _)| count(exp == 0 || exp > kv_cutoff))
+                    .retain(|_, (exp, _)| count(is_live(exp, kv_cutoff)))
                     .map_err(be)?;
                 txn.open_table(IDEMPOTENCY)
                     .map_err(be)?
@@ -350,11 +343,6 @@ impl Inner {
             .effective_ttl(ttl)
             .map_or(0, |d| now.saturating_add(time::duration_micros(d).max(1)))
     }
-}
-
-/// Whether an entry with expiry `exp` (0 = never) is live at `now`.
-fn is_live(exp: u64, now: u64) -> bool {
-    exp == 0 || exp > now
 }
 
 impl Cache for RedbStore {
@@ -472,23 +460,15 @@ impl Kv for RedbStore {
                     return Err(StoreError::NotFound);
                 };
                 let (exp, value) = guard.value();
-                if is_live(exp, now) {
-                    Ok(Bytes::copy_from_slice(value))
-                } else if now - exp >= retention {
-                    Err(StoreError::NotFound)
-                } else {
-                    Err(StoreError::Expired)
-                }
+                kv_read(exp, now, retention).map(|()| Bytes::copy_from_slice(value))
             })
             .await
         })
     }
 
     fn set<'a>(&'a self, key: &'a str, value: Bytes, ttl: Option<Duration>) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            validate_key(key, self.inner.config.cache.max_key_len)?;
-            self.kv_set_many(vec![(key.to_owned(), value, ttl)]).await
-        })
+        // `kv_set_many` validates the key.
+        Box::pin(self.kv_set_many(vec![(key.to_owned(), value, ttl)]))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {

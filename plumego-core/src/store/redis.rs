@@ -36,7 +36,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 
 use super::idempotency::{check_candidate, check_completion_args};
-use super::kv::kv_expiry;
+use super::kv::{is_live, kv_expiry, kv_read};
 use super::{
     Cache, CacheConfig, DEFAULT_EXPIRED_RETENTION, Decision, Gcra, IdempotencyRecord,
     IdempotencyStatus, IdempotencyStore, Kv, RateLimitStore, StoreError, StoreFuture, time,
@@ -242,6 +242,11 @@ struct Inner {
     conn: ConnectionManager,
     config: RedisConfig,
     scripts: Scripts,
+    /// Derived from the configuration once, not per call.
+    kv_prefix: String,
+    kv_index: String,
+    default_ttl_ms: u64,
+    kv_retention_us: u64,
 }
 
 /// Every store contract on Redis (see the [module docs](self)). Clones share
@@ -278,6 +283,10 @@ impl RedisStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
+                kv_prefix: format!("{{{}}}:kv:", config.prefix),
+                kv_index: format!("{{{}}}:kv", config.prefix),
+                default_ttl_ms: config.cache.default_ttl.map_or(0, ttl_ms),
+                kv_retention_us: time::duration_micros(config.kv_expired_retention),
                 config,
                 scripts: Scripts {
                     incr: Script::new(INCR),
@@ -319,17 +328,9 @@ impl RedisStore {
         Ok(format!("{}:c:{key}", self.inner.config.prefix))
     }
 
-    fn kv_prefix(&self) -> String {
-        format!("{{{}}}:kv:", self.inner.config.prefix)
-    }
-
-    fn kv_index(&self) -> String {
-        format!("{{{}}}:kv", self.inner.config.prefix)
-    }
-
     fn kv_key(&self, key: &str) -> Result<String, StoreError> {
         validate_key(key, self.inner.config.cache.max_key_len)?;
-        Ok(format!("{}{key}", self.kv_prefix()))
+        Ok(format!("{}{key}", self.inner.kv_prefix))
     }
 
     fn idem_key(&self, key: &str) -> Result<String, StoreError> {
@@ -337,21 +338,11 @@ impl RedisStore {
         Ok(format!("{}:i:{key}", self.inner.config.prefix))
     }
 
-    /// The default TTL in ms (0 = none), for scripts.
-    fn default_ttl_ms(&self) -> u64 {
-        self.inner.config.cache.default_ttl.map_or(0, |d| {
-            u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-        })
-    }
-
     /// The expiry (µs, 0 = never) and reclaim time (ms, 0 = never) of a KV
     /// write with `ttl` now.
     fn kv_times(&self, ttl: Option<Duration>) -> (u64, u64) {
         match kv_expiry(time::now_micros(), ttl) {
-            Some(exp) => {
-                let retention = time::duration_micros(self.inner.config.kv_expired_retention);
-                (exp, exp.saturating_add(retention).div_ceil(1000))
-            }
+            Some(exp) => (exp, ms_ceil(exp.saturating_add(self.inner.kv_retention_us))),
             None => (0, 0),
         }
     }
@@ -360,6 +351,11 @@ impl RedisStore {
 /// A reclaim or expiry deadline rounded up to whole milliseconds.
 fn ms_ceil(us: u64) -> u64 {
     us.div_ceil(1000)
+}
+
+/// A TTL in whole milliseconds, at least 1 (Redis reads 0 as "none").
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 impl Cache for RedisStore {
@@ -381,8 +377,7 @@ impl Cache for RedisStore {
             let mut cmd = redis::cmd("SET");
             cmd.arg(&key).arg(&value[..]);
             if let Some(ttl) = self.inner.config.cache.effective_ttl(ttl) {
-                cmd.arg("PX")
-                    .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+                cmd.arg("PX").arg(ttl_ms(ttl));
             }
             cmd.query_async::<()>(&mut self.conn()).await.map_err(be)
         })
@@ -454,7 +449,7 @@ impl Cache for RedisStore {
                 .incr
                 .key(&key)
                 .arg(delta)
-                .arg(self.default_ttl_ms())
+                .arg(self.inner.default_ttl_ms)
                 .invoke_async(&mut self.conn())
                 .await
                 .map_err(be)?;
@@ -474,7 +469,7 @@ impl Cache for RedisStore {
                 .append
                 .key(&key)
                 .arg(&suffix[..])
-                .arg(self.default_ttl_ms())
+                .arg(self.inner.default_ttl_ms)
                 .invoke_async(&mut self.conn())
                 .await
                 .map_err(be)
@@ -518,14 +513,8 @@ impl Kv for RedisStore {
                 return Err(StoreError::NotFound);
             };
             let exp = parse_u64(&exp)?;
-            let now = time::now_micros();
-            if exp == 0 || exp > now {
-                Ok(Bytes::from(value))
-            } else if now - exp >= time::duration_micros(self.inner.config.kv_expired_retention) {
-                Err(StoreError::NotFound)
-            } else {
-                Err(StoreError::Expired)
-            }
+            kv_read(exp, time::now_micros(), self.inner.kv_retention_us)
+                .map(|()| Bytes::from(value))
         })
     }
 
@@ -537,7 +526,7 @@ impl Kv for RedisStore {
                 .scripts
                 .kv_set
                 .key(&entry)
-                .key(self.kv_index())
+                .key(&self.inner.kv_index)
                 .arg(key)
                 .arg(&value[..])
                 .arg(exp)
@@ -557,7 +546,7 @@ impl Kv for RedisStore {
                 .scripts
                 .kv_delete
                 .key(&entry)
-                .key(self.kv_index())
+                .key(&self.inner.kv_index)
                 .arg(key)
                 .arg(time::now_micros())
                 .invoke_async(&mut self.conn())
@@ -584,7 +573,7 @@ impl Kv for RedisStore {
                 None => Ok(false),
                 Some(raw) => {
                     let exp = parse_u64(&raw)?;
-                    Ok(exp == 0 || exp > time::now_micros())
+                    Ok(is_live(exp, time::now_micros()))
                 }
             }
         })
@@ -613,8 +602,8 @@ impl Kv for RedisStore {
                 .inner
                 .scripts
                 .kv_keys
-                .key(self.kv_index())
-                .arg(self.kv_prefix())
+                .key(&self.inner.kv_index)
+                .arg(&self.inner.kv_prefix)
                 .arg(min)
                 .arg(max)
                 .arg(limit)
@@ -641,7 +630,7 @@ impl Kv for RedisStore {
                 .scripts
                 .kv_cas
                 .key(&entry)
-                .key(self.kv_index())
+                .key(&self.inner.kv_index)
                 .arg(key)
                 .arg(if expected.is_some() { "1" } else { "0" })
                 .arg(expected.unwrap_or_default())

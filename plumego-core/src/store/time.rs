@@ -5,9 +5,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// `t` as microseconds since the epoch; instants before it clamp to 0 and
-/// instants after year 294,000 to `u64::MAX`.
-pub(crate) fn micros(t: SystemTime) -> u64 {
+/// `t` as microseconds since the epoch, the unit every engine and
+/// [`Gcra`](super::Gcra) work in; instants before it clamp to 0 and instants
+/// after year 294,000 to `u64::MAX`.
+pub fn micros(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }

@@ -55,6 +55,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use crate::body::contains_ignore_ascii_case;
 use bytes::Bytes;
 use http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header,
@@ -62,7 +63,8 @@ use http::{
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 use plumego_core::context::{
-    PeerAddr, REQUEST_ID_HEADER, RequestId, RouteSlot, SpanId, TraceContext, TraceId,
+    PeerAddr, REQUEST_ID_HEADER, RequestId, RouteSlot, SPAN_ID_HEADER, SpanId, TraceContext,
+    TraceId,
 };
 use plumego_core::log::fields;
 use tower::{Layer, Service};
@@ -75,9 +77,6 @@ pub const TARGET: &str = "plumego::access";
 /// The `route` of a request no route matched: a fixed label, so unmatched
 /// (often hostile) paths cannot create new series in log indexes.
 pub const UNMATCHED_ROUTE: &str = "<unmatched>";
-
-/// The response header an inner tracing layer may announce its span in.
-const SPAN_ID_HEADER: &str = "x-span-id";
 
 /// The value logged in place of a sensitive one.
 pub const REDACTED: &str = "***";
@@ -100,14 +99,7 @@ const SENSITIVE_PARTS: [&str; 4] = ["token", "secret", "signature", "password"];
 pub fn redact_key(name: &str) -> bool {
     SENSITIVE_PARTS
         .iter()
-        .any(|part| contains_ignore_ascii_case(name, part))
-}
-
-fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+        .any(|part| contains_ignore_ascii_case(name.as_bytes(), part.as_bytes()))
 }
 
 /// Access-log options.

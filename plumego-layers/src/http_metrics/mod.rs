@@ -67,12 +67,12 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use bytes::Buf;
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
+use http::{Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Histogram, Meter, UpDownCounter};
 use pin_project_lite::pin_project;
-use plumego_core::context::{RouteSlot, RouteState};
+use plumego_core::context::RouteSlot;
 use tower::{Layer, Service};
 
 /// The bucket boundaries, in seconds, that the HTTP semantic conventions
@@ -103,59 +103,22 @@ pub const BODY_SIZE_BOUNDARIES: [f64; 12] = [
 pub const UNMATCHED_ROUTE: &str = "<unmatched>";
 
 /// The `http.request.method` value of methods outside the conventions' list.
-pub const OTHER_METHOD: &str = "_OTHER";
+pub const OTHER_METHOD: &str = crate::semconv::OTHER;
 
 /// `error.type` when the failure has no better low-cardinality name (an inner
 /// service error, a failed or abandoned body).
-const OTHER_ERROR: &str = "_OTHER";
+const OTHER_ERROR: &str = crate::semconv::OTHER;
 
 const DURATION: &str = "http.server.request.duration";
 const ACTIVE_REQUESTS: &str = "http.server.active_requests";
 const REQUEST_BODY_SIZE: &str = "http.server.request.body.size";
+use crate::semconv::{
+    ATTR_ERROR_TYPE, ATTR_METHOD, ATTR_ROUTE, ATTR_SCHEME, ATTR_STATUS, scheme_label,
+};
+
 const RESPONSE_BODY_SIZE: &str = "http.server.response.body.size";
 
-const ATTR_METHOD: &str = "http.request.method";
-const ATTR_SCHEME: &str = "url.scheme";
-const ATTR_ROUTE: &str = "http.route";
-const ATTR_STATUS: &str = "http.response.status_code";
-const ATTR_ERROR_TYPE: &str = "error.type";
-
-/// The `http.request.method` value for `method`: the method itself when the
-/// conventions list it, otherwise [`OTHER_METHOD`], so that a client inventing
-/// methods cannot create series.
-///
-/// ```
-/// use plumego_layers::http_metrics::method_label;
-/// assert_eq!(method_label(&http::Method::PATCH), "PATCH");
-/// assert_eq!(method_label(&http::Method::from_bytes(b"PURGE").unwrap()), "_OTHER");
-/// ```
-pub fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::CONNECT => "CONNECT",
-        Method::OPTIONS => "OPTIONS",
-        Method::TRACE => "TRACE",
-        Method::PATCH => "PATCH",
-        _ => OTHER_METHOD,
-    }
-}
-
-/// The `url.scheme` value: the URI's scheme when it is `http` or `https`,
-/// otherwise the server's own (`https` when it terminates TLS). Server requests
-/// usually arrive in origin form, without a scheme; anything else a client
-/// writes is not trusted as a label.
-pub(crate) fn scheme_label(uri: &Uri, https: bool) -> &'static str {
-    match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("https") => "https",
-        Some(s) if s.eq_ignore_ascii_case("http") => "http",
-        _ if https => "https",
-        _ => "http",
-    }
-}
+pub use crate::semconv::method_label;
 
 /// HTTP metrics options.
 ///
@@ -227,7 +190,9 @@ struct Instruments {
     active: UpDownCounter<i64>,
     request_size: Histogram<u64>,
     response_size: Histogram<u64>,
-    unmatched_route: Cow<'static, str>,
+    /// The `http.route` attribute of unmatched requests, built once (a
+    /// custom label is then shared, not copied, per request).
+    unmatched_route: KeyValue,
     https: bool,
 }
 
@@ -258,7 +223,13 @@ impl Instruments {
                 .with_description("Size of HTTP server response bodies.")
                 .with_boundaries(config.body_size_boundaries)
                 .build(),
-            unmatched_route: config.unmatched_route,
+            unmatched_route: KeyValue::new(
+                ATTR_ROUTE,
+                match config.unmatched_route {
+                    Cow::Borrowed(label) => opentelemetry::StringValue::from(label),
+                    Cow::Owned(label) => opentelemetry::StringValue::from(Arc::<str>::from(label)),
+                },
+            ),
             https: config.https,
         }
     }
@@ -311,43 +282,22 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let slot = route_slot(&mut req);
+        let slot = RouteSlot::ensure_routed(req.extensions_mut());
         let recorder = Recorder::start(
             self.instruments.clone(),
             slot,
             method_label(req.method()),
             scheme_label(req.uri(), self.instruments.https),
-            content_length(req.headers()),
+            // The declared size: counting bytes would mean replacing the
+            // request body type the inner service sees, so chunked uploads
+            // are not recorded in the request-size histogram.
+            crate::body::content_length(req.headers()),
         );
         ResponseFuture {
             inner: self.inner.call(req),
             recorder: Some(recorder),
         }
     }
-}
-
-/// The slot the router reports its match in. Inside a router (as a route or
-/// group layer) the match is already known, and is copied into the slot.
-fn route_slot<B>(req: &mut Request<B>) -> RouteSlot {
-    let slot = RouteSlot::ensure(req.extensions_mut());
-    if let Some(state) = req.extensions().get::<RouteState>() {
-        slot.set(state.route().clone());
-    }
-    slot
-}
-
-/// The declared request body size. Counting the bytes instead would mean
-/// replacing the request body type the inner service sees; requests without
-/// a valid `Content-Length` (chunked uploads) are not recorded in the
-/// request-size histogram.
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 pin_project! {
@@ -516,7 +466,7 @@ impl Recorder {
                 ATTR_ROUTE,
                 opentelemetry::Value::String(route.shared_pattern().clone().into()),
             ),
-            None => KeyValue::new(ATTR_ROUTE, ins.unmatched_route.clone()),
+            None => ins.unmatched_route.clone(),
         };
         // At most five attributes, on the stack; the unused tail slots hold
         // cheap placeholders and are not passed on.

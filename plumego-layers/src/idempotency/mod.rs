@@ -102,7 +102,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, header};
 use http_body::Frame;
 use http_body_util::BodyExt;
@@ -458,21 +458,7 @@ where
             chunks.push(data);
         }
     }
-    Ok(concat(chunks))
-}
-
-fn concat(mut chunks: Vec<Bytes>) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
-            let mut all = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-            for c in chunks {
-                all.extend_from_slice(&c);
-            }
-            all.freeze()
-        }
-    }
+    Ok(crate::resumed_body::concat(chunks))
 }
 
 /// What reading the response body for the record gave.
@@ -503,7 +489,7 @@ where
                     .into_iter()
                     .filter_map(|f| f.into_data().ok())
                     .collect();
-                return Recorded::Whole(concat(chunks));
+                return Recorded::Whole(crate::resumed_body::concat(chunks));
             }
             Some(Ok(frame)) => {
                 let over = match frame.data_ref() {

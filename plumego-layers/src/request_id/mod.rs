@@ -31,7 +31,7 @@ use std::task::{Context, Poll, ready};
 
 use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
-use plumego_core::context::RequestId;
+use plumego_core::context::{REQUEST_ID_HEADER, RequestId};
 use tower::{Layer, Service};
 
 type GenerateFn = Arc<dyn Fn() -> String + Send + Sync>;
@@ -61,7 +61,7 @@ impl std::fmt::Debug for RequestIdConfig {
 impl Default for RequestIdConfig {
     fn default() -> Self {
         Self {
-            header: HeaderName::from_static("x-request-id"),
+            header: HeaderName::from_static(REQUEST_ID_HEADER),
             set_request_header: true,
             generator: None,
             default_generator: RequestIdGenerator::new(),

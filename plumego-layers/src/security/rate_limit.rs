@@ -79,7 +79,7 @@ use pin_project_lite::pin_project;
 use plumego_core::context::{RequestExt, RequestId};
 use plumego_core::error::{ApiError, ErrorType};
 use plumego_core::health::rfc3339_nanos;
-use plumego_core::store::{Decision, Gcra, RateLimitStore, StoreError, StoreFuture};
+use plumego_core::store::{Decision, Gcra, RateLimitStore, StoreError, StoreFuture, unix_micros};
 use tower::{Layer, Service};
 
 use super::clock::{Clock, SystemClock};
@@ -530,11 +530,6 @@ impl Default for MemoryRateLimiter {
     }
 }
 
-fn micros(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
 impl MemoryRateLimiter {
     /// A limiter with these bounds (zeros are raised to 1).
     pub fn new(config: MemoryLimiterConfig) -> Self {
@@ -558,7 +553,7 @@ impl MemoryRateLimiter {
     /// Counts one request for `key` at `now`: the decision, synchronously.
     /// This is the hot path the layer calls (and the one to benchmark).
     pub fn check(&self, key: &str, gcra: &Gcra, now: SystemTime) -> Decision {
-        let now_us = micros(now);
+        let now_us = unix_micros(now);
         let index = (self.hasher.hash_one(key) % self.shards.len() as u64) as usize;
         let Some(shard) = self.shards.get(index) else {
             return gcra.decide(None, now_us).0;

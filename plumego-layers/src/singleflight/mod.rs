@@ -61,7 +61,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::response::Parts;
 use http::{
     HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version, header,
@@ -505,8 +505,7 @@ where
         let Self {
             parts,
             body,
-            mut chunks,
-            len,
+            chunks,
             guard,
             ..
         } = self;
@@ -514,17 +513,7 @@ where
             |chunks: Vec<Bytes>| chunks.into_iter().map(Frame::data).collect::<VecDeque<_>>();
         let body = match filled {
             Filled::Complete => {
-                let bytes = match chunks.len() {
-                    0 => Bytes::new(),
-                    1 => chunks.pop().unwrap_or_default(),
-                    _ => {
-                        let mut all = BytesMut::with_capacity(len);
-                        for chunk in &chunks {
-                            all.extend_from_slice(chunk);
-                        }
-                        all.freeze()
-                    }
-                };
+                let bytes = crate::resumed_body::concat(chunks);
                 guard.share(Arc::new(Shared {
                     status: parts.status,
                     version: parts.version,

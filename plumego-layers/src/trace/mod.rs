@@ -64,7 +64,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Version, header};
 use http_body::{Frame, SizeHint};
 use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
@@ -72,26 +72,24 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use pin_project_lite::pin_project;
-use plumego_core::context::{PeerAddr, RouteSlot, RouteState, SpanId, TraceContext, TraceId};
+use plumego_core::context::{PeerAddr, RouteSlot, SpanId, TraceContext, TraceId};
 use tower::{Layer, Service};
 
-/// The response header that carries the server span id, as in the Go toolkit.
-pub const SPAN_ID_HEADER: &str = "x-span-id";
+pub use plumego_core::context::SPAN_ID_HEADER;
 
-const ATTR_METHOD: &str = "http.request.method";
 const ATTR_METHOD_ORIGINAL: &str = "http.request.method_original";
 const ATTR_PATH: &str = "url.path";
-const ATTR_SCHEME: &str = "url.scheme";
-const ATTR_ROUTE: &str = "http.route";
-const ATTR_STATUS: &str = "http.response.status_code";
 const ATTR_SERVER_ADDRESS: &str = "server.address";
 const ATTR_SERVER_PORT: &str = "server.port";
 const ATTR_USER_AGENT: &str = "user_agent.original";
 const ATTR_PROTOCOL_VERSION: &str = "network.protocol.version";
 const ATTR_PEER_ADDRESS: &str = "network.peer.address";
 const ATTR_PEER_PORT: &str = "network.peer.port";
-const ATTR_ERROR_TYPE: &str = "error.type";
-const OTHER: &str = "_OTHER";
+
+use crate::semconv::{
+    ATTR_ERROR_TYPE, ATTR_METHOD, ATTR_ROUTE, ATTR_SCHEME, ATTR_STATUS, OTHER, method_label,
+    scheme_label,
+};
 
 type StartSpan =
     dyn Fn(SpanBuilder, &opentelemetry::Context) -> opentelemetry::Context + Send + Sync;
@@ -232,11 +230,8 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let slot = RouteSlot::ensure(req.extensions_mut());
         // Inside a router (as a route or group layer) the match is known now.
-        if let Some(state) = req.extensions().get::<RouteState>() {
-            slot.set(state.route().clone());
-        }
+        let slot = RouteSlot::ensure_routed(req.extensions_mut());
         // The parent is what the request carries, never the ambient
         // `Context::current()` of whatever task polls this service.
         let parent = self.config.propagator.extract_with_context(
@@ -265,23 +260,6 @@ where
             span: Some(guard),
             config: self.config.clone(),
         }
-    }
-}
-
-/// The semantic-convention method: the method itself when the conventions list
-/// it, otherwise `_OTHER` (the original goes to `http.request.method_original`).
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::CONNECT => "CONNECT",
-        Method::OPTIONS => "OPTIONS",
-        Method::TRACE => "TRACE",
-        Method::PATCH => "PATCH",
-        _ => OTHER,
     }
 }
 
@@ -315,15 +293,6 @@ fn split_host_port(value: &str) -> Option<(&str, Option<u16>)> {
     match port {
         None => Some((host, None)),
         Some(port) => port.parse().ok().map(|p| (host, Some(p))),
-    }
-}
-
-fn scheme_label(uri: &Uri, https: bool) -> &'static str {
-    match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("https") => "https",
-        Some(s) if s.eq_ignore_ascii_case("http") => "http",
-        _ if https => "https",
-        _ => "http",
     }
 }
 

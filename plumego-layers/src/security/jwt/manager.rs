@@ -137,12 +137,10 @@ struct StdClaimsIn {
     extra: serde_json::Map<String, Value>,
 }
 
-/// Go's `json.Marshal` bytes (HTML characters escaped), without the newline.
+/// Go's `json.Marshal` bytes (HTML characters escaped).
 fn go_json<T: Serialize>(value: &T) -> Result<Vec<u8>, JwtError> {
-    let mut out = plumego_core::error::to_go_json_line(value)
-        .map_err(|_| JwtError::Malformed("claims do not serialise"))?;
-    out.pop();
-    Ok(out)
+    plumego_core::error::to_go_json(value)
+        .map_err(|_| JwtError::Malformed("claims do not serialise"))
 }
 
 fn unix_secs(t: SystemTime) -> i64 {
