@@ -42,6 +42,8 @@ pub mod concurrency_limit;
 pub mod cors;
 #[cfg(feature = "debug-errors")]
 pub mod debug_errors;
+#[cfg(any(feature = "idempotency", feature = "security"))]
+mod hex;
 #[cfg(feature = "http-metrics")]
 pub mod http_metrics;
 #[cfg(feature = "idempotency")]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 
 use http::{Extensions, Method};
+use plumego_core::context::RouteInfo;
 use plumego_core::{Body, IntoResponse};
 use smallvec::SmallVec;
 use tower::{Layer, Service};
@@ -66,6 +67,16 @@ pub(crate) struct Endpoint<B> {
 impl<B> Endpoint<B> {
     pub(crate) fn method_name(&self) -> &str {
         self.method.as_ref().map_or("ANY", Method::as_str)
+    }
+
+    /// What handlers and layers learn about this route.
+    pub(crate) fn route_info(&self) -> RouteInfo {
+        RouteInfo::new(
+            self.pattern.as_str(),
+            self.name.as_deref().map(Into::into),
+            self.pattern.param_names(),
+            self.metadata.clone(),
+        )
     }
 }
 

@@ -96,7 +96,6 @@ impl<B> std::fmt::Debug for Router<B> {
     }
 }
 
-/// A pre-rendered envelope; the request id is spliced in later when known.
 /// A pre-rendered envelope. It is marked for the request id only when there
 /// is one to add (the router adds it before the response leaves): a request
 /// without an id skips the response's extension map altogether.
@@ -147,12 +146,7 @@ impl<B: Send + 'static> Router<B> {
             .into_iter()
             .map(|e| Built {
                 infos: {
-                    let info = RouteInfo::new(
-                        e.pattern.as_str(),
-                        e.name.map(Into::into),
-                        e.pattern.param_names(),
-                        e.metadata,
-                    );
+                    let info = e.route_info();
                     std::array::from_fn(|_| Arc::new(info.clone()))
                 },
                 method: e.method,
@@ -199,18 +193,12 @@ impl<B> RouterBuilder<B> {
     /// [`Router::routes`] before the router is built.
     pub fn routes(&self) -> Vec<RouteDescription> {
         describe(self.endpoints.iter().map(|e| {
-            let info = RouteInfo::new(
-                e.pattern.as_str(),
-                e.name.as_deref().map(Into::into),
-                e.pattern.param_names(),
-                e.metadata.clone(),
-            );
             (
                 e.method.as_ref(),
                 &e.pattern,
                 &e.tags,
                 e.nested,
-                Arc::new(info),
+                Arc::new(e.route_info()),
             )
         }))
     }

@@ -43,7 +43,7 @@ pub fn generate_rustdoc_json(
     package: &str,
     lib_name: &str,
 ) -> Result<PathBuf, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = crate::util::cargo();
     let status = Command::new(cargo)
         .current_dir(root)
         .env("RUSTC_BOOTSTRAP", "1")

@@ -16,6 +16,7 @@ use proc_macro2::{Delimiter, TokenStream, TokenTree};
 
 use crate::report::{CheckReport, Violation};
 use crate::spec::{DEPENDENCY_RULES, FamilyRules};
+use crate::util::rel;
 
 /// A reference from one file to a top-level module of the crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,13 +272,6 @@ fn named_after(tokens: &[TokenTree], i: usize, line: usize, out: &mut Vec<Module
         }
         _ => {}
     }
-}
-
-fn rel(root: &Path, p: &Path) -> String {
-    p.strip_prefix(root)
-        .unwrap_or(p)
-        .to_string_lossy()
-        .replace('\\', "/")
 }
 
 #[cfg(test)]

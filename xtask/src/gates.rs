@@ -357,7 +357,7 @@ impl Selection {
 
 fn cargo(root: &Path, args: &[&str]) -> CheckReport {
     let name = args.first().copied().unwrap_or("cargo");
-    let bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let bin = crate::util::cargo();
     let mut report = CheckReport::new(name);
     match Command::new(bin).current_dir(root).args(args).status() {
         Ok(s) if s.success() => {}

@@ -295,10 +295,45 @@ fn type_name(ty: &syn::Type) -> Option<String> {
     }
 }
 
-fn push(items: &mut CrateItems, module: usize, name: String, public: bool, kind: EntryKind) {
+fn push_entry(items: &mut CrateItems, module: usize, name: String, public: bool, kind: EntryKind) {
     items.modules[module]
         .entries
         .push(Entry { name, public, kind });
+}
+
+/// Records a named item of `kind`.
+fn push(
+    items: &mut CrateItems,
+    module: usize,
+    ident: &syn::Ident,
+    vis: &syn::Visibility,
+    kind: &'static str,
+) {
+    push_entry(
+        items,
+        module,
+        ident.to_string(),
+        is_pub(vis),
+        EntryKind::Item(kind),
+    );
+}
+
+/// Records a type and the names reachable through it (public fields,
+/// variants, trait items), for `Type::name` paths.
+fn push_type(
+    items: &mut CrateItems,
+    module: usize,
+    ident: &syn::Ident,
+    vis: &syn::Visibility,
+    kind: &'static str,
+    names: impl Iterator<Item = String>,
+) {
+    items
+        .assoc
+        .entry(ident.to_string())
+        .or_default()
+        .extend(names);
+    push(items, module, ident, vis, kind);
 }
 
 /// Adds `list` (the items of module `module`) to `items`. `child_dir` is
@@ -312,7 +347,7 @@ fn fill(items: &mut CrateItems, module: usize, list: &[Item], child_dir: &Path, 
                     parent: Some(module),
                     entries: Vec::new(),
                 });
-                push(
+                push_entry(
                     items,
                     module,
                     m.ident.to_string(),
@@ -351,7 +386,7 @@ fn fill(items: &mut CrateItems, module: usize, list: &[Item], child_dir: &Path, 
                     } else {
                         EntryKind::Use { path }
                     };
-                    push(items, module, name, is_pub(&u.vis), kind);
+                    push_entry(items, module, name, is_pub(&u.vis), kind);
                 }
             }
             Item::ExternCrate(e) => {
@@ -361,61 +396,20 @@ fn fill(items: &mut CrateItems, module: usize, list: &[Item], child_dir: &Path, 
                     .map(|(_, id)| id.to_string())
                     .unwrap_or_else(|| e.ident.to_string());
                 let path = vec![String::new(), e.ident.to_string()];
-                push(items, module, name, is_pub(&e.vis), EntryKind::Use { path });
+                push_entry(items, module, name, is_pub(&e.vis), EntryKind::Use { path });
             }
-            Item::Const(i) => push(
-                items,
-                module,
-                i.ident.to_string(),
-                is_pub(&i.vis),
-                EntryKind::Item("const"),
-            ),
-            Item::Static(i) => push(
-                items,
-                module,
-                i.ident.to_string(),
-                is_pub(&i.vis),
-                EntryKind::Item("static"),
-            ),
-            Item::Fn(i) => push(
-                items,
-                module,
-                i.sig.ident.to_string(),
-                is_pub(&i.vis),
-                EntryKind::Item("fn"),
-            ),
-            Item::Type(i) => push(
-                items,
-                module,
-                i.ident.to_string(),
-                is_pub(&i.vis),
-                EntryKind::Item("type"),
-            ),
-            Item::TraitAlias(i) => push(
-                items,
-                module,
-                i.ident.to_string(),
-                is_pub(&i.vis),
-                EntryKind::Item("trait_alias"),
-            ),
+            Item::Const(i) => push(items, module, &i.ident, &i.vis, "const"),
+            Item::Static(i) => push(items, module, &i.ident, &i.vis, "static"),
+            Item::Fn(i) => push(items, module, &i.sig.ident, &i.vis, "fn"),
+            Item::Type(i) => push(items, module, &i.ident, &i.vis, "type"),
+            Item::TraitAlias(i) => push(items, module, &i.ident, &i.vis, "trait_alias"),
             Item::Union(i) => {
                 let fields = i.fields.named.iter().filter(|f| is_pub(&f.vis));
                 let names = fields.filter_map(|f| f.ident.as_ref().map(|x| x.to_string()));
-                items
-                    .assoc
-                    .entry(i.ident.to_string())
-                    .or_default()
-                    .extend(names);
-                push(
-                    items,
-                    module,
-                    i.ident.to_string(),
-                    is_pub(&i.vis),
-                    EntryKind::Item("union"),
-                );
+                push_type(items, module, &i.ident, &i.vis, "union", names);
             }
             Item::Struct(i) => {
-                let names: Vec<String> = i
+                let names = i
                     .fields
                     .iter()
                     .enumerate()
@@ -425,35 +419,12 @@ fn fill(items: &mut CrateItems, module: usize, list: &[Item], child_dir: &Path, 
                             .as_ref()
                             .map(|x| x.to_string())
                             .unwrap_or_else(|| n.to_string())
-                    })
-                    .collect();
-                items
-                    .assoc
-                    .entry(i.ident.to_string())
-                    .or_default()
-                    .extend(names);
-                push(
-                    items,
-                    module,
-                    i.ident.to_string(),
-                    is_pub(&i.vis),
-                    EntryKind::Item("struct"),
-                );
+                    });
+                push_type(items, module, &i.ident, &i.vis, "struct", names);
             }
             Item::Enum(i) => {
                 let names = i.variants.iter().map(|v| v.ident.to_string());
-                items
-                    .assoc
-                    .entry(i.ident.to_string())
-                    .or_default()
-                    .extend(names);
-                push(
-                    items,
-                    module,
-                    i.ident.to_string(),
-                    is_pub(&i.vis),
-                    EntryKind::Item("enum"),
-                );
+                push_type(items, module, &i.ident, &i.vis, "enum", names);
             }
             Item::Trait(i) => {
                 let names = i.items.iter().filter_map(|t| match t {
@@ -462,18 +433,7 @@ fn fill(items: &mut CrateItems, module: usize, list: &[Item], child_dir: &Path, 
                     syn::TraitItem::Type(t) => Some(t.ident.to_string()),
                     _ => None,
                 });
-                items
-                    .assoc
-                    .entry(i.ident.to_string())
-                    .or_default()
-                    .extend(names);
-                push(
-                    items,
-                    module,
-                    i.ident.to_string(),
-                    is_pub(&i.vis),
-                    EntryKind::Item("trait"),
-                );
+                push_type(items, module, &i.ident, &i.vis, "trait", names);
             }
             Item::Impl(i) => {
                 let Some(ty) = type_name(&i.self_ty) else {
@@ -501,7 +461,7 @@ fn fill(items: &mut CrateItems, module: usize, list: &[Item], child_dir: &Path, 
             Item::Macro(m) => {
                 if let Some(id) = &m.ident {
                     if has_attr(&m.attrs, "macro_export") {
-                        push(items, 0, id.to_string(), true, EntryKind::Item("macro"));
+                        push_entry(items, 0, id.to_string(), true, EntryKind::Item("macro"));
                     }
                     // Items a local macro_rules! expands to usually land in
                     // this module: record the `pub <kind> Name` it spells out.
@@ -520,16 +480,8 @@ fn fill(items: &mut CrateItems, module: usize, list: &[Item], child_dir: &Path, 
     }
 }
 
-const ITEM_KEYWORDS: &[(&str, &str)] = &[
-    ("struct", "struct"),
-    ("enum", "enum"),
-    ("trait", "trait"),
-    ("type", "type"),
-    ("fn", "fn"),
-    ("const", "const"),
-    ("static", "static"),
-    ("union", "union"),
-    ("mod", "mod"),
+const ITEM_KEYWORDS: &[&str] = &[
+    "struct", "enum", "trait", "type", "fn", "const", "static", "union", "mod",
 ];
 
 /// Best-effort token scan of macro bodies: `pub <kind> Name` becomes a public
@@ -549,12 +501,9 @@ fn scan_macro_tokens(items: &mut CrateItems, module: usize, tokens: proc_macro2:
             // `pub(crate)` and friends are not public.
             let restricted = matches!(toks.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis);
             let kw = ident(i + 1);
-            let kind = kw.as_deref().and_then(|k| {
-                ITEM_KEYWORDS
-                    .iter()
-                    .find(|(w, _)| *w == k)
-                    .map(|(_, kind)| *kind)
-            });
+            let kind = kw
+                .as_deref()
+                .and_then(|k| ITEM_KEYWORDS.iter().copied().find(|w| *w == k));
             if let (false, Some(kind), Some(name)) = (restricted, kind, ident(i + 2)) {
                 if kind == "enum" {
                     if let Some(TokenTree::Group(g)) = toks[i + 3..].iter().find(
@@ -579,7 +528,7 @@ fn scan_macro_tokens(items: &mut CrateItems, module: usize, tokens: proc_macro2:
                         }
                     }
                 }
-                push(items, module, name, true, EntryKind::Item(kind));
+                push_entry(items, module, name, true, EntryKind::Item(kind));
                 i += 3;
                 continue;
             }

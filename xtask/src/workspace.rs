@@ -161,7 +161,7 @@ pub struct Workspace {
 impl Workspace {
     /// Runs `cargo metadata --all-features` for the workspace at `root`.
     pub fn load(root: &Path) -> Result<Self, String> {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let cargo = crate::util::cargo();
         let out = Command::new(cargo)
             .args(["metadata", "--format-version", "1", "--all-features"])
             .arg("--manifest-path")

@@ -396,16 +396,6 @@ fn parse_key(headers: &HeaderMap, name: &HeaderName, max_len: usize) -> KeyHeade
     KeyHeader::Valid(key.to_owned())
 }
 
-fn hex(digest: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(digest.len() * 2);
-    for b in digest {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
-
 /// The stored key: the client's key scoped to the caller, hashed so that any
 /// key the header allows is a valid, bounded store key.
 fn storage_key(tenant: Option<&str>, subject: Option<&str>, key: &str) -> String {
@@ -415,7 +405,7 @@ fn storage_key(tenant: Option<&str>, subject: Option<&str>, key: &str) -> String
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    hex(&h.finalize())
+    crate::hex::lower(&h.finalize())
 }
 
 /// What makes two requests "the same": method, path and query, body.
@@ -426,7 +416,7 @@ fn fingerprint(method: &Method, uri: &Uri, body: &[u8]) -> String {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }
-    hex(&h.finalize())
+    crate::hex::lower(&h.finalize())
 }
 
 enum ReadError {

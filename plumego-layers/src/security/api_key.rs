@@ -29,7 +29,6 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use http::HeaderName;
-use http::header::AUTHORIZATION;
 use plumego_core::context::Principal;
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
@@ -255,16 +254,7 @@ impl BasicAuthenticator {
 
     /// The decoded `user:password` of a Basic credential.
     pub fn parse(value: &str) -> Option<String> {
-        let value = value.trim();
-        let scheme = value.get(..5)?;
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return None;
-        }
-        let rest = &value[5..];
-        if !rest.starts_with([' ', '\t']) {
-            return None;
-        }
-        let encoded = rest.trim_start_matches([' ', '\t']);
+        let encoded = super::bearer::credentials(value, "basic")?;
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .ok()?;
@@ -275,11 +265,7 @@ impl BasicAuthenticator {
 
 impl Authenticator for BasicAuthenticator {
     fn authenticate(&self, request: &RequestView<'_>) -> AuthFuture {
-        let mut values = request.headers.get_all(AUTHORIZATION).iter();
-        let credential = match (values.next(), values.next()) {
-            (Some(v), None) => v.to_str().ok().and_then(Self::parse),
-            _ => None,
-        };
+        let credential = super::bearer::single_authorization(request.headers).and_then(Self::parse);
         let result = match credential {
             None => Err(AuthError::Unauthenticated),
             Some(c) => find_digest(c.as_bytes(), self.users.iter().map(|(d, _)| *d))

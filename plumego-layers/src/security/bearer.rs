@@ -25,17 +25,7 @@ const SCHEME: &str = "bearer";
 /// The token of an `Authorization` header value, or `None` when the value is
 /// not a well-formed bearer credential.
 pub fn parse_bearer(value: &str) -> Option<&str> {
-    let value = value.trim();
-    let scheme = value.get(..SCHEME.len())?;
-    if !scheme.eq_ignore_ascii_case(SCHEME) {
-        return None;
-    }
-    let rest = &value[SCHEME.len()..];
-    // The separator: at least one space or tab, nothing else.
-    if !rest.starts_with([' ', '\t']) {
-        return None;
-    }
-    let token = rest.trim_start_matches([' ', '\t']);
+    let token = credentials(value, SCHEME)?;
     if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return None;
     }
@@ -45,10 +35,32 @@ pub fn parse_bearer(value: &str) -> Option<&str> {
 /// The bearer token of a request's headers: exactly one `Authorization`
 /// header, valid UTF-8, parsed by [`parse_bearer`].
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    parse_bearer(single_authorization(headers)?)
+}
+
+/// What follows `scheme` in an `Authorization` value: the value trimmed, the
+/// scheme matched ignoring ASCII case, then at least one space or tab (and
+/// nothing else) before the credentials.
+pub(crate) fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let value = value.trim();
+    let head = value.get(..scheme.len())?;
+    if !head.eq_ignore_ascii_case(scheme) {
+        return None;
+    }
+    let rest = &value[scheme.len()..];
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some(rest.trim_start_matches([' ', '\t']))
+}
+
+/// The text of the request's `Authorization` header when there is exactly
+/// one (several are ambiguous, so none is used).
+pub(crate) fn single_authorization(headers: &HeaderMap) -> Option<&str> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let value = values.next()?;
     if values.next().is_some() {
         return None;
     }
-    parse_bearer(value.to_str().ok()?)
+    value.to_str().ok()
 }

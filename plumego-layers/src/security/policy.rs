@@ -174,23 +174,29 @@ pub struct Permission {
     resource: String,
     separator: char,
     allow_empty: bool,
+    /// Derived from the three above when they change, not per request.
+    scope: Option<String>,
 }
 
 impl Permission {
     /// The permission `action:resource`.
     pub fn new(action: impl Into<String>, resource: impl Into<String>) -> Self {
-        Self {
+        let mut permission = Self {
             action: action.into(),
             resource: resource.into(),
             separator: ':',
             allow_empty: false,
-        }
+            scope: None,
+        };
+        permission.scope = permission.derive_scope();
+        permission
     }
 
     /// Changes the separator.
     #[must_use]
     pub fn separator(mut self, separator: char) -> Self {
         self.separator = separator;
+        self.scope = self.derive_scope();
         self
     }
 
@@ -203,6 +209,10 @@ impl Permission {
 
     /// The scope this permission requires (`None` when empty).
     pub fn scope(&self) -> Option<String> {
+        self.scope.clone()
+    }
+
+    fn derive_scope(&self) -> Option<String> {
         match (self.action.is_empty(), self.resource.is_empty()) {
             (true, true) => None,
             (_, true) => Some(self.action.clone()),
@@ -220,9 +230,9 @@ impl Policy for Permission {
         principal: &Principal,
         _request: &RequestView<'_>,
     ) -> Result<(), AuthError> {
-        let allowed = match self.scope() {
+        let allowed = match &self.scope {
             None => self.allow_empty,
-            Some(scope) => principal.has_scope(&scope),
+            Some(scope) => principal.has_scope(scope),
         };
         if allowed {
             Ok(())

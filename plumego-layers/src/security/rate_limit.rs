@@ -737,12 +737,8 @@ pub fn client_ip(request: &RequestView<'_>, trusted_proxies: &[IpNet]) -> Option
         return Some(peer);
     }
     let mut leftmost = None;
-    let entries = request
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .collect::<Vec<_>>();
-    for value in entries.iter().rev() {
+    static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    for value in request.headers.get_all(&X_FORWARDED_FOR).iter().rev() {
         // A header we cannot read means nothing further left can be trusted.
         let Ok(value) = value.to_str() else {
             return Some(peer);
@@ -791,8 +787,7 @@ impl Shared {
                 .filter(|v| !v.trim_ascii().is_empty())
                 .map(|v| {
                     let digest = super::api_key::secret_digest(v.trim_ascii());
-                    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-                    format!("key:{hex}")
+                    format!("key:{}", crate::hex::lower(&digest[..16]))
                 }),
             KeyBy::Principal => view.principal().map(|p| {
                 let clean = |s: &str| s.chars().filter(|c| !c.is_control()).collect::<String>();

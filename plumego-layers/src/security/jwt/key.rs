@@ -267,6 +267,14 @@ impl JwtKey {
         self.created_at
     }
 
+    /// Whether the key was made at least `max_age` before `now` (lazy
+    /// rotation's test).
+    pub(super) fn is_older_than(&self, max_age: std::time::Duration, now: SystemTime) -> bool {
+        self.created_at
+            .checked_add(max_age)
+            .is_some_and(|t| t <= now)
+    }
+
     pub(super) fn encoding_key(&self) -> Result<&EncodingKey, JwtError> {
         self.encoding.as_ref().ok_or(JwtError::NoSigningKey)
     }

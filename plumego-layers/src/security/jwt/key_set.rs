@@ -12,7 +12,7 @@ use super::{Algorithm, JwtError, JwtKey, random_id};
 /// The most keys a JWKS document may list (providers publish a handful).
 pub const MAX_JWKS_KEYS: usize = 64;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct KeySetState {
     active: Option<Arc<JwtKey>>,
     keys: HashMap<String, Arc<JwtKey>>,
@@ -71,11 +71,7 @@ impl KeySet {
 
     fn update(&self, f: impl FnOnce(&mut KeySetState)) {
         let mut guard = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let mut next = KeySetState {
-            active: guard.active.clone(),
-            keys: guard.keys.clone(),
-            from_jwks: guard.from_jwks.clone(),
-        };
+        let mut next = KeySetState::clone(&guard);
         f(&mut next);
         *guard = Arc::new(next);
     }
@@ -291,10 +287,9 @@ impl KeySet {
         max_age: Duration,
     ) -> Result<(), JwtError> {
         let stale = |s: &KeySetState| {
-            s.active.as_ref().is_some_and(|a| {
-                a.alg != Algorithm::RS256
-                    && a.created_at.checked_add(max_age).is_some_and(|t| t <= now)
-            })
+            s.active
+                .as_ref()
+                .is_some_and(|a| a.alg != Algorithm::RS256 && a.is_older_than(max_age, now))
         };
         if !stale(&self.snapshot()) {
             return Ok(());
@@ -304,12 +299,9 @@ impl KeySet {
             return Ok(());
         };
         let key = Arc::new(JwtKey::generate(&random_id()?, active.alg)?.created_at(now));
-        let mut next = KeySetState {
-            active: Some(key.clone()),
-            keys: guard.keys.clone(),
-            from_jwks: guard.from_jwks.clone(),
-        };
-        next.keys.insert(key.kid.clone(), key);
+        let mut next = KeySetState::clone(&guard);
+        next.keys.insert(key.kid.clone(), key.clone());
+        next.active = Some(key);
         *guard = Arc::new(next);
         Ok(())
     }

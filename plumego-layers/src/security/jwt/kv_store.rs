@@ -298,11 +298,10 @@ impl KvKeyStore {
     async fn reload(&self, set: &KeySet) -> Result<usize, JwtError> {
         let (mut keys, mut active) = self.read_all(Strict::No).await?;
         let stale = match (self.rotate_after, active.as_deref()) {
-            (Some(max_age), Some(kid)) => keys.iter().find(|k| k.kid == kid).is_some_and(|k| {
-                k.created_at
-                    .checked_add(max_age)
-                    .is_some_and(|t| t <= self.clock.now())
-            }),
+            (Some(max_age), Some(kid)) => keys
+                .iter()
+                .find(|k| k.kid == kid)
+                .is_some_and(|k| k.is_older_than(max_age, self.clock.now())),
             _ => false,
         };
         if stale {
