@@ -149,11 +149,10 @@ macro_rules! method_helpers {
 impl App {
     /// An app with this configuration and no routes.
     pub fn new(config: AppConfig) -> Self {
-        let mut routes = RouterBuilder::new();
-        routes.config(config.router);
+        // The router configuration is applied by `prepare`, which builds.
         Self {
             config,
-            routes,
+            routes: RouterBuilder::new(),
             layers: Vec::new(),
             prepared: None,
         }
@@ -167,7 +166,6 @@ impl App {
     /// The configuration, to fix it after a failed [`prepare`](App::prepare).
     pub fn config_mut(&mut self) -> Result<&mut AppConfig, AppError> {
         self.mutable(|| "configure".to_owned())?;
-        self.routes.config(self.config.router);
         Ok(&mut self.config)
     }
 
@@ -334,21 +332,27 @@ impl App {
     where
         F: Future<Output = ()> + Send,
     {
-        let Prepared {
-            service, server, ..
-        } = self.take_prepared()?;
-        let service = service.map_request(|req: Request<hyper::body::Incoming>| req.map(Body::new));
-        Ok(server.serve(listener, service, shutdown).await)
+        Ok(self.take_prepared()?.serve(listener, shutdown).await)
     }
 
     /// Binds the configured address and serves until SIGINT or SIGTERM.
     pub async fn run(self) -> Result<ServeReport, AppError> {
         let prepared = self.take_prepared()?;
         let listener = prepared.server.bind().await.map_err(AppError::Server)?;
-        let Prepared {
-            service, server, ..
-        } = prepared;
-        let service = service.map_request(|req: Request<hyper::body::Incoming>| req.map(Body::new));
-        Ok(server.serve(listener, service, shutdown_signal()).await)
+        Ok(prepared.serve(listener, shutdown_signal()).await)
+    }
+}
+
+impl Prepared {
+    /// Serves the prepared stack, turning hyper's request bodies into
+    /// Plumego's.
+    async fn serve<F>(self, listener: tokio::net::TcpListener, shutdown: F) -> ServeReport
+    where
+        F: Future<Output = ()> + Send,
+    {
+        let service = self
+            .service
+            .map_request(|req: Request<hyper::body::Incoming>| req.map(Body::new));
+        self.server.serve(listener, service, shutdown).await
     }
 }

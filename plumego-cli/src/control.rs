@@ -222,6 +222,17 @@ pub struct Member {
     pub dir: PathBuf,
 }
 
+impl Member {
+    /// Its `module.yaml` relative to the root, as messages show it.
+    pub fn manifest_file(&self) -> String {
+        if self.rel_dir == "." {
+            MANIFEST.to_owned()
+        } else {
+            format!("{}/{MANIFEST}", self.rel_dir)
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Metadata {
     packages: Vec<MetaPackage>,
@@ -317,11 +328,7 @@ pub fn owner_of<'a>(members: &'a [Member], rel: &str) -> Option<&'a Member> {
 
 /// Loads `<member>/module.yaml`.
 pub fn load_manifest(member: &Member) -> Result<ModuleManifest, String> {
-    let shown = if member.rel_dir == "." {
-        MANIFEST.to_owned()
-    } else {
-        format!("{}/{MANIFEST}", member.rel_dir)
-    };
+    let shown = member.manifest_file();
     let text = std::fs::read_to_string(member.dir.join(MANIFEST))
         .map_err(|e| format!("{shown}: cannot read: {e}"))?;
     parse_yaml(&shown, &text)

@@ -190,11 +190,7 @@ pub fn run(args: DoctorArgs) -> CmdResult {
         }
     }
     for m in &members {
-        let file = if m.rel_dir == "." {
-            MANIFEST.to_owned()
-        } else {
-            format!("{}/{MANIFEST}", m.rel_dir)
-        };
+        let file = m.manifest_file();
         if !m.dir.join(MANIFEST).is_file() {
             checks.warn(
                 file.clone(),

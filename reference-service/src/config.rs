@@ -160,7 +160,7 @@ impl Config {
             config.server.addr = addr.clone();
         }
         if let Some(store) = &flags.store {
-            config.store = parse_store(store, &vars, flags)?;
+            config.store = parse_store(store, &vars, flags.data_dir.clone())?;
         } else if let Some(dir) = &flags.data_dir {
             config.store = StoreConfig::Embedded(dir.clone());
         }
@@ -210,7 +210,7 @@ impl Config {
                 Duration::from_millis(parse_u64("APP_SHUTDOWN_TIMEOUT_MS", v)?);
         }
         if let Some(v) = vars.get("APP_STORE") {
-            self.store = parse_store(v, vars, &Flags::default())?;
+            self.store = parse_store(v, vars, None)?;
         } else if let Some(dir) = vars.get("APP_DATA_DIR") {
             self.store = StoreConfig::Embedded(PathBuf::from(dir));
         }
@@ -254,16 +254,15 @@ impl Config {
     }
 }
 
+/// `data_dir` is the `--data-dir` flag, which wins over `APP_DATA_DIR`.
 fn parse_store(
     value: &str,
     vars: &HashMap<String, String>,
-    flags: &Flags,
+    data_dir: Option<PathBuf>,
 ) -> Result<StoreConfig, ConfigError> {
     match value.trim() {
         "" | "embedded" => Ok(StoreConfig::Embedded(
-            flags
-                .data_dir
-                .clone()
+            data_dir
                 .or_else(|| vars.get("APP_DATA_DIR").map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("./data")),
         )),

@@ -28,40 +28,36 @@ pub async fn open(config: &StoreConfig) -> Result<Stores, StoreError> {
         StoreConfig::Embedded(dir) => {
             let store = Arc::new(RedbStore::open(RedbConfig::new(dir.clone())).await?);
             tracing::info!(data_dir = %dir.display(), "embedded store opened");
-            Ok(Stores {
-                items: Arc::new(KvRepository::new(store.clone() as Arc<dyn Kv>)),
-                idempotency: store,
-            })
+            Ok(Stores::over(store))
         }
         StoreConfig::Memory => Stores::memory(),
         StoreConfig::Redis(url) => {
             let store =
                 Arc::new(RedisStore::connect(RedisConfig::new(url.clone(), NAMESPACE)?).await?);
-            Ok(Stores {
-                items: Arc::new(KvRepository::new(store.clone() as Arc<dyn Kv>)),
-                idempotency: store,
-            })
+            Ok(Stores::over(store))
         }
         StoreConfig::Postgres(url) => {
             let store = Arc::new(
                 PostgresStore::connect(PostgresConfig::new(url.clone(), NAMESPACE)?).await?,
             );
             store.migrate().await?;
-            Ok(Stores {
-                items: Arc::new(KvRepository::new(store.clone() as Arc<dyn Kv>)),
-                idempotency: store,
-            })
+            Ok(Stores::over(store))
         }
     }
 }
 
 impl Stores {
+    /// Items and idempotency records on one engine.
+    fn over<S: Kv + IdempotencyStore + 'static>(store: Arc<S>) -> Stores {
+        Stores {
+            items: Arc::new(KvRepository::new(store.clone() as Arc<dyn Kv>)),
+            idempotency: store,
+        }
+    }
+
     /// Everything in process memory (tests, `APP_STORE=memory`).
     pub fn memory() -> Result<Stores, StoreError> {
         let store = Arc::new(MemoryStore::new(MemoryConfig::default())?);
-        Ok(Stores {
-            items: Arc::new(KvRepository::new(store.clone() as Arc<dyn Kv>)),
-            idempotency: store,
-        })
+        Ok(Stores::over(store))
     }
 }

@@ -76,14 +76,12 @@ where
         if bool::from(given.ct_eq(&self.key)) {
             return Either::Right(self.inner.call(req));
         }
-        let mut error = ApiError::builder()
+        // The router adds the request id to the envelope on the way out.
+        let error = ApiError::builder()
             .error_type(ErrorType::Unauthorized)
             .code("auth.key.invalid")
             .message("missing or invalid X-Write-Key")
             .build();
-        if let Some(id) = req.request_id() {
-            error.set_request_id(id.clone());
-        }
         Either::Left(ready(Ok(error.into_response())))
     }
 }

@@ -35,10 +35,7 @@ fn new_id() -> String {
 }
 
 fn now() -> String {
-    let now = time::OffsetDateTime::from(SystemTime::now());
-    let now = now.replace_nanosecond(0).unwrap_or(now);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    plumego::core::health::rfc3339_seconds(SystemTime::now())
 }
 
 fn validate(draft: &ItemDraft) -> Result<(String, String), ItemError> {
