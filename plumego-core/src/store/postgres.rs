@@ -29,7 +29,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
 use super::idempotency::{check_candidate, check_completion_args};
 use super::{
@@ -37,6 +38,9 @@ use super::{
     MAX_KEY_LEN, StoreError, StoreFuture, time, validate_completion_at, validate_idempotency_key,
     validate_key,
 };
+
+/// Statement parameters.
+type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 /// The migrations shipped with the crate, in order: `(version, SQL)`.
 pub const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_store.sql"))];
@@ -184,6 +188,28 @@ impl PostgresStore {
         self.inner.pool.get().await.map_err(be)
     }
 
+    /// Runs `sql` (prepared once per pooled connection) on a pooled
+    /// connection; its row, if any.
+    async fn query_opt(&self, sql: &str, params: &Params<'_>) -> Result<Option<Row>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(be)?;
+        client.query_opt(&stmt, params).await.map_err(be)
+    }
+
+    /// As [`query_opt`](Self::query_opt), every row.
+    async fn query(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(be)?;
+        client.query(&stmt, params).await.map_err(be)
+    }
+
+    /// As [`query_opt`](Self::query_opt), the number of rows changed.
+    async fn execute(&self, sql: &str, params: &Params<'_>) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(be)?;
+        client.execute(&stmt, params).await.map_err(be)
+    }
+
     fn ns(&self) -> &str {
         &self.inner.config.namespace
     }
@@ -287,17 +313,12 @@ impl Kv for PostgresStore {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Bytes> {
         Box::pin(async move {
             self.check_kv_key(key)?;
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(
+            let Some(row) = self
+                .query_opt(
                     "SELECT value, expires_at FROM plumego_kv WHERE namespace = $1 AND key = $2",
+                    &[&self.ns(), &key],
                 )
-                .await
-                .map_err(be)?;
-            let Some(row) = client
-                .query_opt(&stmt, &[&self.ns(), &key])
-                .await
-                .map_err(be)?
+                .await?
             else {
                 return Err(StoreError::NotFound);
             };
@@ -321,25 +342,16 @@ impl Kv for PostgresStore {
     fn set<'a>(&'a self, key: &'a str, value: Bytes, ttl: Option<Duration>) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             self.check_kv_key(key)?;
-            let client = self.client().await?;
             let now = SystemTime::now();
-            let stmt = client
-                .prepare_cached(
-                    "INSERT INTO plumego_kv (namespace, key, value, expires_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (namespace, key) DO UPDATE
-                     SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
-                         updated_at = EXCLUDED.updated_at",
-                )
-                .await
-                .map_err(be)?;
-            client
-                .execute(
-                    &stmt,
-                    &[&self.ns(), &key, &&value[..], &kv_deadline(now, ttl), &now],
-                )
-                .await
-                .map_err(be)?;
+            self.execute(
+                "INSERT INTO plumego_kv (namespace, key, value, expires_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (namespace, key) DO UPDATE
+                 SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
+                     updated_at = EXCLUDED.updated_at",
+                &[&self.ns(), &key, &&value[..], &kv_deadline(now, ttl), &now],
+            )
+            .await?;
             Ok(())
         })
     }
@@ -347,17 +359,12 @@ impl Kv for PostgresStore {
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             self.check_kv_key(key)?;
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(
+            let Some(row) = self
+                .query_opt(
                     "DELETE FROM plumego_kv WHERE namespace = $1 AND key = $2 RETURNING expires_at",
+                    &[&self.ns(), &key],
                 )
-                .await
-                .map_err(be)?;
-            let Some(row) = client
-                .query_opt(&stmt, &[&self.ns(), &key])
-                .await
-                .map_err(be)?
+                .await?
             else {
                 return Err(StoreError::NotFound);
             };
@@ -372,18 +379,13 @@ impl Kv for PostgresStore {
     fn exists<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             self.check_kv_key(key)?;
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(
+            let row = self
+                .query_opt(
                     "SELECT 1 FROM plumego_kv WHERE namespace = $1 AND key = $2
                      AND (expires_at IS NULL OR expires_at > $3)",
+                    &[&self.ns(), &key, &SystemTime::now()],
                 )
-                .await
-                .map_err(be)?;
-            let row = client
-                .query_opt(&stmt, &[&self.ns(), &key, &SystemTime::now()])
-                .await
-                .map_err(be)?;
+                .await?;
             Ok(row.is_some())
         })
     }
@@ -395,21 +397,14 @@ impl Kv for PostgresStore {
         limit: usize,
     ) -> StoreFuture<'a, Vec<String>> {
         Box::pin(async move {
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(
+            let limit: Option<i64> = (limit > 0).then(|| i64::try_from(limit).unwrap_or(i64::MAX));
+            let rows = self
+                .query(
                     "SELECT key FROM plumego_kv
                      WHERE namespace = $1 AND key LIKE $2 ESCAPE '\\'
                        AND ($3::text IS NULL OR key > $3)
                        AND (expires_at IS NULL OR expires_at > $4)
                      ORDER BY key LIMIT $5",
-                )
-                .await
-                .map_err(be)?;
-            let limit: Option<i64> = (limit > 0).then(|| i64::try_from(limit).unwrap_or(i64::MAX));
-            let rows = client
-                .query(
-                    &stmt,
                     &[
                         &self.ns(),
                         &like_prefix(prefix),
@@ -418,8 +413,7 @@ impl Kv for PostgresStore {
                         &limit,
                     ],
                 )
-                .await
-                .map_err(be)?;
+                .await?;
             rows.iter()
                 .map(|r| r.try_get::<_, String>(0).map_err(be))
                 .collect()
@@ -435,7 +429,6 @@ impl Kv for PostgresStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             self.check_kv_key(key)?;
-            let client = self.client().await?;
             let now = SystemTime::now();
             let deadline = kv_deadline(now, ttl);
             // One statement each: the row lock taken by the UPDATE (or the
@@ -443,38 +436,25 @@ impl Kv for PostgresStore {
             // write atomic under READ COMMITTED.
             let changed = match expected {
                 Some(expected) => {
-                    let stmt = client
-                        .prepare_cached(
-                            "UPDATE plumego_kv SET value = $3, expires_at = $4, updated_at = $5
-                             WHERE namespace = $1 AND key = $2 AND value = $6
-                               AND (expires_at IS NULL OR expires_at > $5)",
-                        )
-                        .await
-                        .map_err(be)?;
-                    client
-                        .execute(
-                            &stmt,
-                            &[&self.ns(), &key, &&new[..], &deadline, &now, &expected],
-                        )
-                        .await
-                        .map_err(be)?
+                    self.execute(
+                        "UPDATE plumego_kv SET value = $3, expires_at = $4, updated_at = $5
+                         WHERE namespace = $1 AND key = $2 AND value = $6
+                           AND (expires_at IS NULL OR expires_at > $5)",
+                        &[&self.ns(), &key, &&new[..], &deadline, &now, &expected],
+                    )
+                    .await?
                 }
                 None => {
-                    let stmt = client
-                        .prepare_cached(
-                            "INSERT INTO plumego_kv (namespace, key, value, expires_at, updated_at)
-                             VALUES ($1, $2, $3, $4, $5)
-                             ON CONFLICT (namespace, key) DO UPDATE
-                             SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
-                                 updated_at = EXCLUDED.updated_at
-                             WHERE plumego_kv.expires_at IS NOT NULL AND plumego_kv.expires_at <= $5",
-                        )
-                        .await
-                        .map_err(be)?;
-                    client
-                        .execute(&stmt, &[&self.ns(), &key, &&new[..], &deadline, &now])
-                        .await
-                        .map_err(be)?
+                    self.execute(
+                        "INSERT INTO plumego_kv (namespace, key, value, expires_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (namespace, key) DO UPDATE
+                         SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
+                             updated_at = EXCLUDED.updated_at
+                         WHERE plumego_kv.expires_at IS NOT NULL AND plumego_kv.expires_at <= $5",
+                        &[&self.ns(), &key, &&new[..], &deadline, &now],
+                    )
+                    .await?
                 }
             };
             Ok(changed == 1)
@@ -513,20 +493,17 @@ impl IdempotencyStore for PostgresStore {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<IdempotencyRecord>> {
         Box::pin(async move {
             validate_idempotency_key(key)?;
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    record_columns!(),
-                    " FROM plumego_idempotency
-                     WHERE namespace = $1 AND key = $2 AND expires_at > $3"
-                ))
-                .await
-                .map_err(be)?;
-            let row = client
-                .query_opt(&stmt, &[&self.ns(), &key, &SystemTime::now()])
-                .await
-                .map_err(be)?;
+            let row = self
+                .query_opt(
+                    concat!(
+                        "SELECT ",
+                        record_columns!(),
+                        " FROM plumego_idempotency
+                         WHERE namespace = $1 AND key = $2 AND expires_at > $3"
+                    ),
+                    &[&self.ns(), &key, &SystemTime::now()],
+                )
+                .await?;
             row.map(|r| decode_record(key, &r)).transpose()
         })
     }
@@ -535,11 +512,11 @@ impl IdempotencyStore for PostgresStore {
         Box::pin(async move {
             let now = SystemTime::now();
             check_candidate(record, now)?;
-            let client = self.client().await?;
             // Inserts, or takes over an expired record; a live one is left
             // alone (the conflict's WHERE is false) and 0 rows change.
-            let stmt = client
-                .prepare_cached(
+            let response = record.response.as_deref();
+            let inserted = self
+                .execute(
                     "INSERT INTO plumego_idempotency
                          (namespace, key, request_hash, status, response, created_at, updated_at, expires_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -548,13 +525,6 @@ impl IdempotencyStore for PostgresStore {
                          response = EXCLUDED.response, created_at = EXCLUDED.created_at,
                          updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at
                      WHERE plumego_idempotency.expires_at <= $9",
-                )
-                .await
-                .map_err(be)?;
-            let response = record.response.as_deref();
-            let inserted = client
-                .execute(
-                    &stmt,
                     &[
                         &self.ns(),
                         &record.key,
@@ -567,8 +537,7 @@ impl IdempotencyStore for PostgresStore {
                         &now,
                     ],
                 )
-                .await
-                .map_err(be)?;
+                .await?;
             Ok(inserted == 1)
         })
     }
@@ -623,17 +592,12 @@ impl IdempotencyStore for PostgresStore {
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             validate_idempotency_key(key)?;
-            let client = self.client().await?;
-            let stmt = client
-                .prepare_cached(
+            let Some(row) = self
+                .query_opt(
                     "DELETE FROM plumego_idempotency WHERE namespace = $1 AND key = $2 RETURNING expires_at",
+                    &[&self.ns(), &key],
                 )
-                .await
-                .map_err(be)?;
-            let Some(row) = client
-                .query_opt(&stmt, &[&self.ns(), &key])
-                .await
-                .map_err(be)?
+                .await?
             else {
                 return Err(StoreError::NotFound);
             };
