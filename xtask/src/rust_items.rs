@@ -111,12 +111,7 @@ impl ItemIndex {
                     None => return Err(format!("no public item `{seg}` in `{walked}`")),
                 },
                 Target::Item(krate, _, name) => {
-                    let known = self
-                        .crates
-                        .get(&krate)
-                        .and_then(|c| c.assoc.get(&name))
-                        .is_some_and(|s| s.contains(*seg));
-                    if !known {
+                    if !self.has_assoc(&krate, &name, seg) {
                         return Err(format!("`{walked}` has no public associated item `{seg}`"));
                     }
                     if let Some(next) = rest.next() {
@@ -133,6 +128,15 @@ impl ItemIndex {
             Target::Item(_, kind, _) => kind,
             Target::External(_) => "external",
         })
+    }
+
+    /// Whether type `ty` of `krate` has the public field, variant or
+    /// trait item `name`.
+    fn has_assoc(&self, krate: &str, ty: &str, name: &str) -> bool {
+        self.crates
+            .get(krate)
+            .and_then(|c| c.assoc.get(ty))
+            .is_some_and(|s| s.contains(name))
     }
 
     fn lookup(
@@ -175,15 +179,8 @@ impl ItemIndex {
                         Some(Target::Module(k, m)) => {
                             out.extend(self.lookup(&k, m, name, true, depth + 1))
                         }
-                        Some(Target::Item(k, "enum", ty)) => {
-                            let has = self
-                                .crates
-                                .get(&k)
-                                .and_then(|c| c.assoc.get(&ty))
-                                .is_some_and(|s| s.contains(name));
-                            if has {
-                                out.push(Target::Item(k, "variant", name.to_owned()));
-                            }
+                        Some(Target::Item(k, "enum", ty)) if self.has_assoc(&k, &ty, name) => {
+                            out.push(Target::Item(k, "variant", name.to_owned()));
                         }
                         _ => {}
                     }
@@ -228,12 +225,7 @@ impl ItemIndex {
                         .next()?,
                 },
                 Target::Item(k, _, ty) => {
-                    let has = self
-                        .crates
-                        .get(&k)
-                        .and_then(|c| c.assoc.get(&ty))
-                        .is_some_and(|s| s.contains(seg.as_str()));
-                    if !has {
+                    if !self.has_assoc(&k, &ty, seg) {
                         return None;
                     }
                     Target::Item(k, "variant", seg.clone())

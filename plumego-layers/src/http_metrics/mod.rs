@@ -370,27 +370,21 @@ where
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        match &frame {
+        // `Some(error)` once the body has ended (`error` is the label).
+        let ended = match &frame {
             Some(Ok(f)) => {
                 if let (Some(recorder), Some(data)) = (this.recorder.as_mut(), f.data_ref()) {
                     recorder.response_bytes += data.remaining() as u64;
                 }
                 // hyper stops polling once the body says it has ended.
-                if this.inner.is_end_stream() {
-                    if let Some(mut recorder) = this.recorder.take() {
-                        recorder.finish(None);
-                    }
-                }
+                this.inner.is_end_stream().then_some(None)
             }
-            Some(Err(_)) => {
-                if let Some(mut recorder) = this.recorder.take() {
-                    recorder.finish(Some(OTHER_ERROR));
-                }
-            }
-            None => {
-                if let Some(mut recorder) = this.recorder.take() {
-                    recorder.finish(None);
-                }
+            Some(Err(_)) => Some(Some(OTHER_ERROR)),
+            None => Some(None),
+        };
+        if let Some(error) = ended {
+            if let Some(mut recorder) = this.recorder.take() {
+                recorder.finish(error);
             }
         }
         Poll::Ready(frame)
