@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, black_box};
+use criterion::{BatchSize, BenchmarkId, Criterion, black_box};
 use http::{Request, Response, StatusCode};
 use plumego_benches::alloc::{Counting, thread_allocations};
-use plumego_benches::scenario::{self, Peers, Scenario, dispatch, request};
+use plumego_benches::scenario::{self, Peers, Scenario, chi_reference_ns, dispatch, request};
 use plumego_core::Body;
 use plumego_router::tree::Params;
 
@@ -21,6 +21,27 @@ use plumego_router::tree::Params;
 static GLOBAL: Counting = Counting;
 
 const PEERS: [&str; 4] = ["plumego", "axum", "matchit", "plumego_trie"];
+
+/// The dispatch-only mode of the Go benchmarks: requests are built before the
+/// timer starts, so only the call, the handler and the request's drop count.
+const DISPATCH_ONLY: [&str; 2] = ["plumego_prebuilt", "axum_prebuilt"];
+
+/// One iteration's requests, built outside the measurement.
+fn prebuilt(s: &Scenario) -> Vec<Request<Body>> {
+    s.requests.iter().map(|(m, u)| request(m, u)).collect()
+}
+
+/// Dispatches prebuilt requests; draining keeps the vector's own buffer
+/// alive until criterion drops it outside the measurement.
+fn dispatch_prebuilt(peers: &mut Peers, reqs: &mut Vec<Request<Body>>, peer: &str) {
+    for req in reqs.drain(..) {
+        if peer == "plumego_prebuilt" {
+            black_box(dispatch(&mut peers.plumego, req));
+        } else {
+            black_box(dispatch(&mut peers.axum, req));
+        }
+    }
+}
 
 fn output_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion")
@@ -110,6 +131,21 @@ fn floors(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| dispatch(&mut svc, request(&http::Method::GET, &uri)))
         });
+        group.bench_function(format!("{name}_prebuilt"), |b| {
+            b.iter_batched_ref(
+                || {
+                    (0..1024)
+                        .map(|_| request(&http::Method::GET, &uri))
+                        .collect::<Vec<_>>()
+                },
+                |reqs| {
+                    for req in reqs.drain(..) {
+                        black_box(dispatch(&mut svc, req));
+                    }
+                },
+                BatchSize::NumIterations(1),
+            )
+        });
     }
     group.finish();
 }
@@ -127,6 +163,21 @@ fn scenarios(c: &mut Criterion) {
                 let mut params = Params::new();
                 group.bench_function(BenchmarkId::from_parameter(peer), |b| {
                     b.iter(|| run(&mut peers, &mut params, &s, peer))
+                });
+            }
+        }
+        if !s.parallel {
+            for peer in DISPATCH_ONLY {
+                let mut peers = Peers::new(&s);
+                // Enough prebuilt requests per batch to make the timer's cost
+                // negligible, few enough to stay in cache.
+                let per_batch = (1024 / s.requests.len()).max(1) as u64;
+                group.bench_function(BenchmarkId::from_parameter(peer), |b| {
+                    b.iter_batched_ref(
+                        || prebuilt(&s),
+                        |reqs| dispatch_prebuilt(&mut peers, reqs, peer),
+                        BatchSize::NumIterations(per_batch),
+                    )
                 });
             }
         }
@@ -214,11 +265,45 @@ fn table() -> String {
         );
     }
     let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| dispatch only (request prebuilt) | plumego ns/req | axum ns/req | plumego / axum | Go chi ns/req (reference) | plumego / chi |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for s in scenario::all().into_iter().filter(|s| !s.parallel) {
+        let n = s.requests.len() as f64;
+        let p = median_ns(s.name, "plumego_prebuilt").map(|v| v / n);
+        let a = median_ns(s.name, "axum_prebuilt").map(|v| v / n);
+        let chi = chi_reference_ns(s.name);
+        let fmt = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.1}"));
+        let ratio = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => format!("{:.2}×", x / y),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            s.name,
+            fmt(p),
+            fmt(a),
+            ratio(p, a),
+            chi.map_or("–".to_owned(), |v| format!("{v:.0}")),
+            ratio(p, chi),
+        );
+    }
+    let _ = writeln!(out);
     let _ = writeln!(out, "| floor | ns/req | allocs |");
     let _ = writeln!(out, "|---|---|---|");
     for (name, insert) in [("service_fn", false), ("service_fn_ext", true)] {
         let ns = median_ns("floor", name).map_or("–".to_owned(), |v| format!("{v:.1}"));
-        let _ = writeln!(out, "| {name} | {ns} | {:.1} |", floor_allocations(insert));
+        let allocs = floor_allocations(insert);
+        let _ = writeln!(out, "| {name} | {ns} | {allocs:.1} |");
+        let prebuilt = median_ns("floor", &format!("{name}_prebuilt"))
+            .map_or("–".to_owned(), |v| format!("{:.1}", v / 1024.0));
+        let _ = writeln!(
+            out,
+            "| {name}, request prebuilt | {prebuilt} | {allocs:.1} |"
+        );
     }
     let _ = writeln!(
         out,
