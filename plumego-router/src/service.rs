@@ -39,6 +39,9 @@ pub(crate) struct Built<B> {
     pub(crate) tags: Vec<String>,
     pub(crate) service: Route<B>,
     pub(crate) nested: bool,
+    /// Whether the pattern ends in a catch-all, the only capture that can
+    /// span an empty segment.
+    catch_all: bool,
 }
 
 impl<B> Built<B> {
@@ -150,6 +153,7 @@ impl<B: Send + 'static> Router<B> {
                     std::array::from_fn(|_| Arc::new(info.clone()))
                 },
                 method: e.method,
+                catch_all: e.pattern.has_catch_all(),
                 pattern: e.pattern,
                 tags: e.tags,
                 service: e.service,
@@ -318,17 +322,25 @@ impl<B> Inner<B> {
         } else {
             path
         };
-        // An empty internal segment never matches (the Go toolkit answers 404).
-        if has_empty_segment(lookup) {
-            return Resolution::NotFound;
-        }
+        // An empty internal segment never matches (the Go toolkit answers
+        // 404). Only a catch-all can take one in: static segments never
+        // contain `//`, and the trie captures neither an empty parameter nor
+        // a catch-all starting with `/`. So a matched path is scanned only
+        // for catch-all routes, and an unmatched one before 405 and OPTIONS.
         if let Some(index) = self.find(method, lookup, params) {
+            if self.endpoints[index].catch_all && has_empty_segment(lookup) {
+                params.clear();
+                return Resolution::NotFound;
+            }
             if has_trailing && self.config.trailing_slash == crate::TrailingSlash::Redirect {
                 return Resolution::Redirect;
             }
             return Resolution::Route(index);
         }
         params.clear();
+        if has_empty_segment(lookup) {
+            return Resolution::NotFound;
+        }
         if *method == Method::OPTIONS && self.config.auto_options {
             if let Some(allow) = self.allowed(lookup, Some(&Method::OPTIONS)) {
                 return Resolution::Options(allow);

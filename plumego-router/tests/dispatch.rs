@@ -150,6 +150,40 @@ async fn slashes_are_normalised() {
     assert_eq!(get(&r, "/a//b").await.0, StatusCode::NOT_FOUND);
 }
 
+/// An empty internal segment is a 404 whatever the route kind, including a
+/// catch-all (the only kind whose capture can span `//`), a route of another
+/// method (404, not 405), with a trailing-slash redirect policy, and for
+/// HEAD, ANY and nested services.
+#[tokio::test]
+async fn empty_internal_segments_never_match() {
+    let mut b = RouterBuilder::new();
+    b.trailing_slash(plumego_router::TrailingSlash::Redirect);
+    b.get("/files/*path", echo("files")).unwrap();
+    b.get("/a/:x/b", echo("param")).unwrap();
+    b.any("/any/*rest", echo("any")).unwrap();
+    b.nest_service("/mount", echo("nested")).unwrap();
+    let r = b.build();
+    assert_eq!(get(&r, "/files/a/b").await.1, "files /files/*path path=a/b");
+    for path in [
+        "/files/a//b",
+        "/files//a",
+        "/files/a//b/",
+        "/a//b",
+        "/any/x//y",
+        "/mount/x//y",
+    ] {
+        assert_eq!(get(&r, path).await.0, StatusCode::NOT_FOUND, "GET {path}");
+        let (status, headers, _) = send(&r, Method::HEAD, path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "HEAD {path}");
+        assert!(headers.get("allow").is_none(), "HEAD {path}");
+        let (status, headers, _) = send(&r, Method::POST, path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "POST {path}");
+        assert!(headers.get("allow").is_none(), "POST {path}");
+        let (status, _, _) = send(&r, Method::OPTIONS, path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "OPTIONS {path}");
+    }
+}
+
 #[tokio::test]
 async fn trailing_slash_policies() {
     let build = |policy| {
