@@ -36,7 +36,11 @@
 //! (useful for streaming endpoints).
 //!
 //! The deadline is a `tokio::time::Sleep`: the service must run on a tokio
-//! runtime with the time driver enabled.
+//! runtime with the time driver enabled. The timer is created only when the
+//! handler first returns `Pending`: a response ready on the first poll (most
+//! cached or computed answers) registers no timer and never touches the
+//! runtime handle's shared refcount, and the response future stays small
+//! because the timer lives in a box that only slow requests pay for.
 //!
 //! ```
 //! use std::time::Duration;
@@ -201,10 +205,10 @@ where
             }
         };
         let timeout = route_timeout.unwrap_or(self.timeout);
-        let sleep = (!timeout.is_zero()).then(|| tokio::time::sleep_until(started + timeout));
         ResponseFuture {
             inner,
-            sleep,
+            deadline: (!timeout.is_zero()).then(|| started + timeout),
+            sleep: None,
             request_id,
         }
     }
@@ -222,8 +226,9 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        #[pin]
-        sleep: Option<Sleep>,
+        deadline: Option<Instant>,
+        // Created at the first `Pending`; see the module docs.
+        sleep: Option<Pin<Box<Sleep>>>,
         request_id: Option<RequestId>,
     }
 }
@@ -240,10 +245,13 @@ where
         if let Poll::Ready(res) = this.inner.poll(cx) {
             return Poll::Ready(res.map(|res| res.map(ResponseBody::inner)));
         }
-        let Some(sleep) = this.sleep.as_pin_mut() else {
+        let Some(deadline) = *this.deadline else {
             return Poll::Pending;
         };
-        ready!(sleep.poll(cx));
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        ready!(sleep.as_mut().poll(cx));
         let error = ApiError::builder()
             .error_type(ErrorType::GatewayTimeout)
             .code("TIMEOUT")

@@ -264,3 +264,38 @@ async fn works_as_an_axum_layer() {
     assert_eq!(res.status(), 200);
     assert_eq!(body_string(res).await, "fast");
 }
+
+/// The timer is created only once the handler is pending: an answer ready on
+/// the first poll needs no timer at all, so the layer works even outside a
+/// tokio runtime then (creating a `Sleep` there would panic).
+#[test]
+fn an_answer_ready_at_once_needs_no_timer() {
+    let svc = layer(secs(1)).layer(service_fn(|_req: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("now"))))
+    }));
+    let mut fut = std::pin::pin!(svc.oneshot(Request::new(())));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let std::task::Poll::Ready(Ok(res)) = fut.as_mut().poll(&mut cx) else {
+        panic!("a ready handler answers on the first poll");
+    };
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// The clock starts at the call, not when the timer is created: time the
+/// handler spends before it is first pending counts against the deadline.
+/// On paused time the answer comes exactly when the handler first yields
+/// (60 ms), not 20 ms after the timer was made (80 ms).
+#[tokio::test(start_paused = true)]
+async fn the_clock_starts_at_the_call() {
+    let svc = layer(Duration::from_millis(20)).layer(service_fn(|_req: Request<()>| async {
+        // Past the deadline before the first pending poll.
+        tokio::time::advance(Duration::from_millis(60)).await;
+        tokio::time::sleep(secs(3600)).await;
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("late"))))
+    }));
+    let started = tokio::time::Instant::now();
+    let res = svc.oneshot(with_id(Request::new(()))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(started.elapsed(), Duration::from_millis(60));
+    assert_eq!(body_string(res).await, GOLDEN_504);
+}
