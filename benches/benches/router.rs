@@ -26,6 +26,10 @@ const PEERS: [&str; 4] = ["plumego", "axum", "matchit", "plumego_trie"];
 /// timer starts, so only the call, the handler and the request's drop count.
 const DISPATCH_ONLY: [&str; 2] = ["plumego_prebuilt", "axum_prebuilt"];
 
+/// Requests prebuilt per timed batch: enough to make the timer's cost
+/// negligible, few enough to stay in cache.
+const PER_BATCH: usize = 1024;
+
 /// One iteration's requests, built outside the measurement.
 fn prebuilt(s: &Scenario) -> Vec<Request<Body>> {
     s.requests.iter().map(|(m, u)| request(m, u)).collect()
@@ -33,13 +37,34 @@ fn prebuilt(s: &Scenario) -> Vec<Request<Body>> {
 
 /// Dispatches prebuilt requests; draining keeps the vector's own buffer
 /// alive until criterion drops it outside the measurement.
-fn dispatch_prebuilt(peers: &mut Peers, reqs: &mut Vec<Request<Body>>, peer: &str) {
+fn dispatch_all<S, B>(svc: &mut S, reqs: &mut Vec<Request<Body>>)
+where
+    S: tower::Service<Request<Body>, Response = Response<B>, Error = Infallible>,
+{
     for req in reqs.drain(..) {
-        if peer == "plumego_prebuilt" {
-            black_box(dispatch(&mut peers.plumego, req));
-        } else {
-            black_box(dispatch(&mut peers.axum, req));
-        }
+        black_box(dispatch(svc, req));
+    }
+}
+
+/// [`dispatch_all`] through one dispatch-only peer.
+fn dispatch_prebuilt(peers: &mut Peers, reqs: &mut Vec<Request<Body>>, peer: &str) {
+    if peer == "plumego_prebuilt" {
+        dispatch_all(&mut peers.plumego, reqs);
+    } else {
+        dispatch_all(&mut peers.axum, reqs);
+    }
+}
+
+/// Formats a per-request time, `–` when criterion has none.
+fn ns_cell(ns: Option<f64>) -> String {
+    ns.map_or("–".to_owned(), |v| format!("{v:.1}"))
+}
+
+/// Formats `x / y`, `–` when either is missing.
+fn ratio_cell(x: Option<f64>, y: Option<f64>) -> String {
+    match (x, y) {
+        (Some(x), Some(y)) => format!("{:.2}×", x / y),
+        _ => "–".into(),
     }
 }
 
@@ -134,15 +159,11 @@ fn floors(c: &mut Criterion) {
         group.bench_function(format!("{name}_prebuilt"), |b| {
             b.iter_batched_ref(
                 || {
-                    (0..1024)
+                    (0..PER_BATCH)
                         .map(|_| request(&http::Method::GET, &uri))
                         .collect::<Vec<_>>()
                 },
-                |reqs| {
-                    for req in reqs.drain(..) {
-                        black_box(dispatch(&mut svc, req));
-                    }
-                },
+                |reqs| dispatch_all(&mut svc, reqs),
                 BatchSize::NumIterations(1),
             )
         });
@@ -169,9 +190,7 @@ fn scenarios(c: &mut Criterion) {
         if !s.parallel {
             for peer in DISPATCH_ONLY {
                 let mut peers = Peers::new(&s);
-                // Enough prebuilt requests per batch to make the timer's cost
-                // negligible, few enough to stay in cache.
-                let per_batch = (1024 / s.requests.len()).max(1) as u64;
+                let per_batch = (PER_BATCH / s.requests.len()).max(1) as u64;
                 group.bench_function(BenchmarkId::from_parameter(peer), |b| {
                     b.iter_batched_ref(
                         || prebuilt(&s),
@@ -238,18 +257,11 @@ fn table() -> String {
     for s in scenario::all() {
         let n = s.requests.len() as f64;
         let ns = |peer| median_ns(s.name, peer).map(|v| v / n);
-        let fmt = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.1}"));
-        let ratio = match (ns("plumego"), ns("axum")) {
-            (Some(p), Some(a)) => format!("{:.2}×", p / a),
-            _ => "–".into(),
-        };
+        let ratio = ratio_cell(ns("plumego"), ns("axum"));
         let (pa, pb) = allocations(&s, "plumego");
         let (aa, ab) = allocations(&s, "axum");
         let (ta, _) = allocations(&s, "plumego_trie");
-        let trie_ratio = match (ns("plumego_trie"), ns("matchit")) {
-            (Some(t), Some(m)) => format!("{:.2}×", t / m),
-            _ => "–".into(),
-        };
+        let trie_ratio = ratio_cell(ns("plumego_trie"), ns("matchit"));
         let label = if s.parallel {
             format!("{} (2 threads)", s.name)
         } else {
@@ -258,10 +270,10 @@ fn table() -> String {
         let _ = writeln!(
             out,
             "| {label} | {} | {} | {ratio} | {} | {} | {trie_ratio} | {pa:.1} ({pb:.0} B) | {aa:.1} ({ab:.0} B) | {ta:.1} |",
-            fmt(ns("plumego")),
-            fmt(ns("axum")),
-            fmt(ns("matchit")),
-            fmt(ns("plumego_trie")),
+            ns_cell(ns("plumego")),
+            ns_cell(ns("axum")),
+            ns_cell(ns("matchit")),
+            ns_cell(ns("plumego_trie")),
         );
     }
     let _ = writeln!(out);
@@ -275,31 +287,26 @@ fn table() -> String {
         let p = median_ns(s.name, "plumego_prebuilt").map(|v| v / n);
         let a = median_ns(s.name, "axum_prebuilt").map(|v| v / n);
         let chi = chi_reference_ns(s.name);
-        let fmt = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.1}"));
-        let ratio = |x: Option<f64>, y: Option<f64>| match (x, y) {
-            (Some(x), Some(y)) => format!("{:.2}×", x / y),
-            _ => "–".into(),
-        };
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
             s.name,
-            fmt(p),
-            fmt(a),
-            ratio(p, a),
+            ns_cell(p),
+            ns_cell(a),
+            ratio_cell(p, a),
             chi.map_or("–".to_owned(), |v| format!("{v:.0}")),
-            ratio(p, chi),
+            ratio_cell(p, chi),
         );
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "| floor | ns/req | allocs |");
     let _ = writeln!(out, "|---|---|---|");
     for (name, insert) in [("service_fn", false), ("service_fn_ext", true)] {
-        let ns = median_ns("floor", name).map_or("–".to_owned(), |v| format!("{v:.1}"));
+        let ns = ns_cell(median_ns("floor", name));
         let allocs = floor_allocations(insert);
         let _ = writeln!(out, "| {name} | {ns} | {allocs:.1} |");
-        let prebuilt = median_ns("floor", &format!("{name}_prebuilt"))
-            .map_or("–".to_owned(), |v| format!("{:.1}", v / 1024.0));
+        let prebuilt =
+            ns_cell(median_ns("floor", &format!("{name}_prebuilt")).map(|v| v / PER_BATCH as f64));
         let _ = writeln!(
             out,
             "| {name}, request prebuilt | {prebuilt} | {allocs:.1} |"

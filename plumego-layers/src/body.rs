@@ -131,7 +131,8 @@ impl<B> Default for ResponseBody<B> {
         feature = "body-limit",
         feature = "compression",
         feature = "debug-errors",
-        feature = "http-metrics"
+        feature = "http-metrics",
+        feature = "security"
     )),
     allow(dead_code)
 )]

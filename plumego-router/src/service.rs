@@ -39,9 +39,6 @@ pub(crate) struct Built<B> {
     pub(crate) tags: Vec<String>,
     pub(crate) service: Route<B>,
     pub(crate) nested: bool,
-    /// Whether the pattern ends in a catch-all, the only capture that can
-    /// span an empty segment.
-    catch_all: bool,
 }
 
 impl<B> Built<B> {
@@ -153,7 +150,6 @@ impl<B: Send + 'static> Router<B> {
                     std::array::from_fn(|_| Arc::new(info.clone()))
                 },
                 method: e.method,
-                catch_all: e.pattern.has_catch_all(),
                 pattern: e.pattern,
                 tags: e.tags,
                 service: e.service,
@@ -328,7 +324,7 @@ impl<B> Inner<B> {
         // a catch-all starting with `/`. So a matched path is scanned only
         // for catch-all routes, and an unmatched one before 405 and OPTIONS.
         if let Some(index) = self.find(method, lookup, params) {
-            if self.endpoints[index].catch_all && has_empty_segment(lookup) {
+            if self.endpoints[index].pattern.has_catch_all() && has_empty_segment(lookup) {
                 params.clear();
                 return Resolution::NotFound;
             }

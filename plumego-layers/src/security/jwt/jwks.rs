@@ -168,10 +168,7 @@ where
                 response.status()
             )));
         }
-        let too_big = response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        let too_big = crate::body::content_length(response.headers())
             .is_some_and(|len| len > self.max_bytes as u64);
         if too_big {
             return Err(self.oversized());
