@@ -42,7 +42,7 @@ pub mod concurrency_limit;
 pub mod cors;
 #[cfg(feature = "debug-errors")]
 pub mod debug_errors;
-#[cfg(any(feature = "idempotency", feature = "security"))]
+#[cfg(any(feature = "idempotency", feature = "security", feature = "trace"))]
 mod hex;
 #[cfg(feature = "http-metrics")]
 pub mod http_metrics;

@@ -145,10 +145,9 @@ impl<B: Send + 'static> Router<B> {
             .endpoints
             .into_iter()
             .map(|e| Built {
-                infos: {
-                    let info = e.route_info();
-                    std::array::from_fn(|_| Arc::new(info.clone()))
-                },
+                // Built afresh per stripe: a clone would share the pattern's
+                // `Arc<str>`, whose refcount layers bump per request.
+                infos: std::array::from_fn(|_| Arc::new(e.route_info())),
                 method: e.method,
                 pattern: e.pattern,
                 tags: e.tags,

@@ -120,9 +120,28 @@ pub(crate) fn is_live(exp: u64, now: u64) -> bool {
 pub(crate) fn kv_read(exp: u64, now: u64, retention: u64) -> Result<(), super::StoreError> {
     if is_live(exp, now) {
         Ok(())
-    } else if now - exp >= retention {
-        Err(super::StoreError::NotFound)
     } else {
-        Err(super::StoreError::Expired)
+        Err(expired_error(now - exp, retention))
+    }
+}
+
+/// What reading an entry that expired `since` ago gets, in any unit:
+/// [`Expired`](super::StoreError::Expired) within `retention`,
+/// [`NotFound`](super::StoreError::NotFound) after it. The one place the
+/// contract's rule lives, for every engine.
+#[cfg_attr(
+    not(any(
+        feature = "store-memory",
+        feature = "store-postgres",
+        feature = "store-redb",
+        feature = "store-redis"
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn expired_error<T: PartialOrd>(since: T, retention: T) -> super::StoreError {
+    if since >= retention {
+        super::StoreError::NotFound
+    } else {
+        super::StoreError::Expired
     }
 }

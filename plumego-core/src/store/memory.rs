@@ -37,7 +37,7 @@ use moka::sync::Cache as Moka;
 
 use super::cache::parse_counter;
 use super::idempotency::{check_candidate, check_completion_args};
-use super::kv::kv_expiry;
+use super::kv::{expired_error, kv_expiry};
 use super::{
     Cache, CacheConfig, DEFAULT_EXPIRED_RETENTION, Decision, Gcra, IdempotencyRecord,
     IdempotencyStatus, IdempotencyStore, Kv, RateLimitStore, StoreError, StoreFuture, time,
@@ -459,12 +459,14 @@ impl Kv for MemoryStore {
             };
             match entry.expires_at {
                 Some(at) if at <= now => {
-                    if now.saturating_duration_since(at) >= self.config.kv_expired_retention {
+                    let error = expired_error(
+                        now.saturating_duration_since(at),
+                        self.config.kv_expired_retention,
+                    );
+                    if matches!(error, StoreError::NotFound) {
                         kv.remove(key);
-                        Err(StoreError::NotFound)
-                    } else {
-                        Err(StoreError::Expired)
                     }
+                    Err(error)
                 }
                 _ => Ok(entry.value.clone()),
             }

@@ -33,6 +33,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::idempotency::{check_candidate, check_completion_args};
+use super::kv::expired_error;
 use super::{
     DEFAULT_EXPIRED_RETENTION, IdempotencyRecord, IdempotencyStatus, IdempotencyStore, Kv,
     MAX_KEY_LEN, StoreError, StoreFuture, time, validate_completion_at, validate_idempotency_key,
@@ -326,14 +327,10 @@ impl Kv for PostgresStore {
             let expires_at: Option<SystemTime> = row.try_get(1).map_err(be)?;
             let now = SystemTime::now();
             match expires_at {
-                Some(at) if at <= now => {
-                    let since = now.duration_since(at).unwrap_or_default();
-                    if since >= self.inner.config.kv_expired_retention {
-                        Err(StoreError::NotFound)
-                    } else {
-                        Err(StoreError::Expired)
-                    }
-                }
+                Some(at) if at <= now => Err(expired_error(
+                    now.duration_since(at).unwrap_or_default(),
+                    self.inner.config.kv_expired_retention,
+                )),
                 _ => Ok(Bytes::from(value)),
             }
         })

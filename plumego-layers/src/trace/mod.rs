@@ -495,11 +495,9 @@ struct SpanGuard {
 /// The span id as 16 lowercase hex digits, formatted on the stack (one
 /// allocation: the header value's own buffer).
 fn span_id_header_value(id: opentelemetry::trace::SpanId) -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 16];
-    for (i, byte) in id.to_bytes().into_iter().enumerate() {
-        out[2 * i] = HEX[usize::from(byte >> 4)];
-        out[2 * i + 1] = HEX[usize::from(byte & 0x0f)];
+    for (digits, byte) in out.chunks_exact_mut(2).zip(id.to_bytes()) {
+        digits.copy_from_slice(&crate::hex::pair(byte));
     }
     HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(out))
         .unwrap_or_else(|_| HeaderValue::from_static("0000000000000000"))

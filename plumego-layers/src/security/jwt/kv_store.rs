@@ -114,6 +114,12 @@ fn store_err(e: StoreError) -> JwtError {
     JwtError::KeyStore(e.to_string())
 }
 
+/// The key the active id names, if the listing has it.
+fn active_key<'a>(keys: &'a [JwtKey], active: Option<&str>) -> Option<&'a JwtKey> {
+    let kid = active?;
+    keys.iter().find(|k| k.kid == kid)
+}
+
 impl KvKeyStore {
     /// Keys in `kv`; new keys are HS256 (the Go default), no lazy rotation.
     pub fn new(kv: Arc<dyn Kv>) -> Self {
@@ -164,10 +170,7 @@ impl KvKeyStore {
     pub async fn open(&self, set: &KeySet) -> Result<KeyMetadata, JwtError> {
         for _ in 0..3 {
             let (keys, active) = self.read_all(Strict::Yes).await?;
-            let current = active
-                .as_deref()
-                .and_then(|kid| keys.iter().find(|k| k.kid == kid));
-            if let Some(key) = current {
+            if let Some(key) = active_key(&keys, active.as_deref()) {
                 let meta = KeyMetadata::from(key);
                 set.merge(keys, active.as_deref());
                 return Ok(meta);
@@ -199,9 +202,7 @@ impl KvKeyStore {
             return Ok(meta);
         }
         let (keys, active) = self.read_all(Strict::No).await?;
-        let winner = active
-            .as_deref()
-            .and_then(|kid| keys.iter().find(|k| k.kid == kid))
+        let winner = active_key(&keys, active.as_deref())
             .map(KeyMetadata::from)
             .ok_or_else(|| JwtError::KeyStore("the active key changed while rotating".into()))?;
         set.merge(keys, active.as_deref());
@@ -297,13 +298,10 @@ impl KvKeyStore {
     /// succeeded.
     async fn reload(&self, set: &KeySet) -> Result<usize, JwtError> {
         let (mut keys, mut active) = self.read_all(Strict::No).await?;
-        let stale = match (self.rotate_after, active.as_deref()) {
-            (Some(max_age), Some(kid)) => keys
-                .iter()
-                .find(|k| k.kid == kid)
-                .is_some_and(|k| k.is_older_than(max_age, self.clock.now())),
-            _ => false,
-        };
+        let stale = self.rotate_after.is_some_and(|max_age| {
+            active_key(&keys, active.as_deref())
+                .is_some_and(|k| k.is_older_than(max_age, self.clock.now()))
+        });
         if stale {
             let key = self.generate()?;
             if self.activate(&key, active.as_deref()).await? {
