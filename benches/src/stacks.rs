@@ -56,7 +56,8 @@ where
     }))
 }
 
-/// Plumego's recommended stack (outermost first).
+/// Plumego's recommended stack, in the order the crate documents and the
+/// reference service uses (outermost first).
 pub fn plumego_stack() -> Svc {
     // Metrics recorded into a Prometheus reader, as the reference service
     // does (a provider without a reader would make every record a no-op).
@@ -70,20 +71,20 @@ pub fn plumego_stack() -> Svc {
         .tracer("bench");
     let stack = ServiceBuilder::new()
         .plumego_request_id(RequestIdConfig::default())
-        .plumego_recovery()
-        .plumego_body_limit(BodyLimitConfig::default())
-        .plumego_timeout(TimeoutConfig::default())
+        .plumego_security_headers(
+            SecurityHeadersLayer::new(SecurityHeadersConfig::default()).expect("valid headers"),
+        )
         .plumego_cors(
             CorsOptions::default()
                 .into_layer()
                 .expect("valid CORS options"),
         )
-        .plumego_security_headers(
-            SecurityHeadersLayer::new(SecurityHeadersConfig::default()).expect("valid headers"),
-        )
+        .plumego_recovery()
+        .plumego_access_log(AccessLogConfig::default())
+        .plumego_body_limit(BodyLimitConfig::default())
         .plumego_http_metrics(HttpMetricsConfig::new(meter))
         .plumego_trace(TraceConfig::new(tracer))
-        .plumego_access_log(AccessLogConfig::default())
+        .plumego_timeout(TimeoutConfig::default())
         // Keeps the provider (and so its reader) alive as long as the stack.
         .map_request(move |req| {
             let _ = &provider;
@@ -98,18 +99,18 @@ pub fn plumego_stack() -> Svc {
 pub fn plumego_common_stack() -> Svc {
     let stack = ServiceBuilder::new()
         .plumego_request_id(RequestIdConfig::default())
-        .plumego_recovery()
-        .plumego_body_limit(BodyLimitConfig::default())
-        .plumego_timeout(TimeoutConfig::default())
+        .plumego_security_headers(
+            SecurityHeadersLayer::new(SecurityHeadersConfig::default()).expect("valid headers"),
+        )
         .plumego_cors(
             CorsOptions::default()
                 .into_layer()
                 .expect("valid CORS options"),
         )
-        .plumego_security_headers(
-            SecurityHeadersLayer::new(SecurityHeadersConfig::default()).expect("valid headers"),
-        )
+        .plumego_recovery()
         .plumego_access_log(AccessLogConfig::default())
+        .plumego_body_limit(BodyLimitConfig::default())
+        .plumego_timeout(TimeoutConfig::default())
         .service(empty_handler());
     boxed(stack)
 }
